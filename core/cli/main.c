@@ -1,0 +1,57 @@
+/* kcv: the command-line program (thin: parses argv, calls libkcv). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+	"Usage: kcv COMMAND [ARGS...]\n"
+	"\n"
+	"Train and run object detectors from JSON pipelines.\n"
+	"\n"
+	"Commands:\n"
+	"  validate PIPELINE.json [--set key.path=value]...\n"
+	"        check a pipeline and everything it names; run nothing\n"
+	"  plugins [--json]\n"
+	"        list the plugins found, with their options\n"
+	"  data PIPELINE.json [--split S] (--stats | --show N --out FILE.jpg | --check |\n"
+	"       --bench | --export-voc DIR) [--json] [--set key.path=value]...\n"
+	"        look at, check and time the data half of a pipeline\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help     this help (kcv COMMAND --help for a command)\n"
+	"  -V, --version  the version\n"
+	"\n"
+	"Environment:\n"
+	"  KCV_PLUGIN_PATH   colon-separated folders (or files) with more plugins\n"
+	"  KCV_LOG           error, warning, info (default) or debug\n"
+	"  KCV_THREADS       threads when the pipeline says \"threads\": 0\n"
+	"\n"
+	"Exit status: 0 success, 1 bad input (a one-line message says what), 2 internal error.\n";
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return CLI_USER_ERROR;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+		fputs(usage, stdout);
+		return CLI_OK;
+	}
+	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("kcv %s (plugin ABI %d.%d)\n", kcv_version(), KCV_PLUGIN_ABI_MAJOR,
+		       KCV_PLUGIN_ABI_MINOR);
+		return CLI_OK;
+	}
+	if (strcmp(cmd, "plugins") == 0)
+		return cmd_plugins(argc - 1, argv + 1);
+	if (strcmp(cmd, "validate") == 0)
+		return cmd_validate(argc - 1, argv + 1);
+	if (strcmp(cmd, "data") == 0)
+		return cmd_data(argc - 1, argv + 1);
+	fprintf(stderr, "kcv: unknown command \"%s\" (commands: validate, plugins, data; see kcv --help)\n",
+	        cmd);
+	return CLI_USER_ERROR;
+}
