@@ -36,11 +36,12 @@ static int clamp_scale(int scale)
 void kcv_draw_class_color(int i, uint8_t rgb[3])
 {
 	/* Golden-ratio hue steps spread any number of classes around the
-	 * wheel; every third class is a little darker so that neighbours in
-	 * hue still differ. Saturation stays high. */
+	 * wheel. The classes closest in hue are 13 and 21 apart (Fibonacci
+	 * numbers, both odd), so odd classes are darker and fully saturated:
+	 * the first 32 colours are then at least 60 apart (L1 in RGB). */
 	unsigned u = (unsigned)i;
 	double h = fmod((double)u * 0.618033988749894848, 1.0) * 6.0;
-	double s = 0.85, v = (u % 3 == 2) ? 0.75 : 0.95;
+	double s = (u % 2) ? 1.0 : 0.85, v = (u % 2) ? 0.72 : 0.95;
 	int sector = (int)h;
 	double f = h - sector;
 	double p = v * (1.0 - s), q = v * (1.0 - s * f), t = v * (1.0 - s * (1.0 - f));

@@ -21,6 +21,11 @@ struct kcv_instance {
 
 static const char *const spec_skip[] = {"plugin", NULL};
 
+static const char *article(const char *word)
+{
+	return strchr("aeiou", word[0]) ? "an" : "a";
+}
+
 /* Find the component a spec names, with errors that list the alternatives. */
 static const kcv_component *lookup(const kcv_registry *reg, kcv_kind kind, const json_t *spec,
                                    const kcv_context *ctx, kcv_error *err)
@@ -34,8 +39,8 @@ static const kcv_component *lookup(const kcv_registry *reg, kcv_kind kind, const
 		char desc[128];
 		kcv_json_describe(spec, desc, sizeof(desc));
 		KCV_ERROR(err, KCV_ERR_INVALID, source, path,
-		          "expected a %s: an object like {\"plugin\": \"name\", ...}, got %s", kname,
-		          desc);
+		          "expected %s %s: an object like {\"plugin\": \"name\", ...}, got %s",
+		          article(kname), kname, desc);
 		return NULL;
 	}
 	const json_t *pv = json_object_get(spec, "plugin");
@@ -67,8 +72,8 @@ static const kcv_component *lookup(const kcv_registry *reg, kcv_kind kind, const
 	for (int k = 0; k < KCV_KIND_COUNT; k++)
 		if (k != (int)kind && kcv_registry_find(reg, (kcv_kind)k, name)) {
 			KCV_ERROR(err, KCV_ERR_INVALID, source, ppath,
-			          "\"%s\" is a %s plugin, but a %s is expected here (%ss: %s)", name,
-			          kcv_kind_name((kcv_kind)k), kname, kname, names);
+			          "\"%s\" is a %s plugin, but %s %s is expected here (%ss: %s)", name,
+			          kcv_kind_name((kcv_kind)k), article(kname), kname, kname, names);
 			return NULL;
 		}
 	if (s)

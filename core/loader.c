@@ -99,13 +99,15 @@ static void *worker_main(void *arg)
 	for (;;) {
 		while (!l->quit &&
 		       !(l->running && !l->failed && l->next_pos < l->claimable &&
-		         l->next_pos / (size_t)l->p.batch_size < l->consumer + (size_t)l->nslots))
+		         l->next_pos / (size_t)l->p.batch_size <
+		             l->consumer - (size_t)l->handed_out + (size_t)l->nslots))
 			pthread_cond_wait(&l->work_cv, &l->mu);
 		if (l->quit)
 			break;
 		size_t pos = l->next_pos++;
 		size_t b = pos / (size_t)l->p.batch_size;
 		slot *s = &l->slots[b % (size_t)l->nslots];
+		KCV_ASSERT(s->index == b);
 		l->active++;
 		pthread_mutex_unlock(&l->mu);
 

@@ -45,7 +45,7 @@ const char *kcv_suggest(const char *name, const char *const *candidates, size_t 
 		}
 	}
 	size_t len = strlen(name);
-	size_t limit = len <= 4 ? 1 : (len <= 8 ? 2 : 3);
+	size_t limit = len <= 8 ? 2 : 3;
 	/* a prefix ("batch" for "batch_size") is also a likely slip */
 	if (best && best_d > limit && strncmp(best, name, len) != 0)
 		return NULL;
