@@ -72,7 +72,8 @@ static const kcv_component *lookup(const kcv_registry *reg, kcv_kind kind, const
 	for (int k = 0; k < KCV_KIND_COUNT; k++)
 		if (k != (int)kind && kcv_registry_find(reg, (kcv_kind)k, name)) {
 			KCV_ERROR(err, KCV_ERR_INVALID, source, ppath,
-			          "\"%s\" is a %s plugin, but %s %s is expected here (%ss: %s)", name,
+			          "\"%s\" is %s %s plugin, but %s %s is expected here (%ss: %s)", name,
+			          article(kcv_kind_name((kcv_kind)k)),
 			          kcv_kind_name((kcv_kind)k), article(kname), kname, kname, names);
 			return NULL;
 		}
