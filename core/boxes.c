@@ -42,8 +42,9 @@ int kcv_box_format_is_relative(kcv_box_format f)
 }
 
 /* One box to absolute xyxy (sx, sy scale relative coordinates). */
-static void to_xyxy(const float *b, kcv_box_format f, float sx, float sy, float out[4])
+static void to_xyxy(const float *fb, kcv_box_format f, double sx, double sy, double out[4])
 {
+	double b[4] = { fb[0], fb[1], fb[2], fb[3] };
 	switch (f) {
 	case KCV_BOX_XYXY:
 	case KCV_BOX_REL_XYXY:
@@ -55,8 +56,8 @@ static void to_xyxy(const float *b, kcv_box_format f, float sx, float sy, float 
 		out[2] = (b[0] + b[2]) * sx, out[3] = (b[1] + b[3]) * sy;
 		break;
 	case KCV_BOX_CENTER_XYWH:
-		out[0] = b[0] - b[2] * 0.5f, out[1] = b[1] - b[3] * 0.5f;
-		out[2] = b[0] + b[2] * 0.5f, out[3] = b[1] + b[3] * 0.5f;
+		out[0] = b[0] - b[2] * 0.5, out[1] = b[1] - b[3] * 0.5;
+		out[2] = b[0] + b[2] * 0.5, out[3] = b[1] + b[3] * 0.5;
 		break;
 	case KCV_BOX_YXYX:
 	case KCV_BOX_REL_YXYX:
@@ -68,7 +69,7 @@ static void to_xyxy(const float *b, kcv_box_format f, float sx, float sy, float 
 }
 
 /* Absolute xyxy to format f (sx, sy divide for relative formats). */
-static void from_xyxy(const float in[4], kcv_box_format f, float sx, float sy, float *b)
+static void from_xyxy(const double in[4], kcv_box_format f, double sx, double sy, float *b)
 {
 	switch (f) {
 	case KCV_BOX_XYXY:
@@ -81,7 +82,7 @@ static void from_xyxy(const float in[4], kcv_box_format f, float sx, float sy, f
 		b[2] = (in[2] - in[0]) / sx, b[3] = (in[3] - in[1]) / sy;
 		break;
 	case KCV_BOX_CENTER_XYWH:
-		b[0] = (in[0] + in[2]) * 0.5f, b[1] = (in[1] + in[3]) * 0.5f;
+		b[0] = (in[0] + in[2]) * 0.5, b[1] = (in[1] + in[3]) * 0.5;
 		b[2] = in[2] - in[0], b[3] = in[3] - in[1];
 		break;
 	case KCV_BOX_YXYX:
@@ -117,7 +118,7 @@ kcv_status kcv_boxes_convert(float *boxes, size_t count, size_t stride, kcv_box_
 	float sxf = rf ? w : 1.0f, syf = rf ? h : 1.0f;
 	float sxt = rt ? w : 1.0f, syt = rt ? h : 1.0f;
 	for (size_t i = 0; i < count; i++) {
-		float *b = boxes + i * stride, t[4];
+		float *b = boxes + i * stride; double t[4];
 		to_xyxy(b, from, sxf, syf, t);
 		from_xyxy(t, to, sxt, syt, b);
 	}
@@ -221,7 +222,7 @@ kcv_status kcv_boxes_set_format(kcv_boxes *b, kcv_box_format to, float width, fl
 	return KCV_OK;
 }
 
-static float clampf(float v, float lo, float hi)
+static double clampd(double v, double lo, double hi)
 {
 	return v < lo ? lo : (v > hi ? hi : v);
 }
@@ -233,11 +234,11 @@ size_t kcv_boxes_clip(kcv_boxes *b, float width, float height)
 	int rel = kcv_box_format_is_relative(f);
 	float sx = rel ? width : 1.0f, sy = rel ? height : 1.0f;
 	for (size_t i = 0; i < b->count; i++) {
-		float t[4], u[4], o[4];
+		double t[4], u[4]; float o[4];
 		to_xyxy(b->coords + i * 4, f, sx, sy, t);
 		int bad = isnan(t[0]) || isnan(t[1]) || isnan(t[2]) || isnan(t[3]);
-		u[0] = clampf(t[0], 0, width), u[1] = clampf(t[1], 0, height);
-		u[2] = clampf(t[2], 0, width), u[3] = clampf(t[3], 0, height);
+		u[0] = clampd(t[0], 0, width), u[1] = clampd(t[1], 0, height);
+		u[2] = clampd(t[2], 0, width), u[3] = clampd(t[3], 0, height);
 		int moved = u[0] != t[0] || u[1] != t[1] || u[2] != t[2] || u[3] != t[3];
 		int keep = !bad && (u[2] - u[0]) > 0.0f && (u[3] - u[1]) > 0.0f;
 		if (moved || !keep)

@@ -176,45 +176,25 @@ static kcv_status jitter_create(void *priv, const void *config, const kcv_contex
 	return KCV_OK;
 }
 
+/* Pixels are processed in blocks of BPIX pixels (BLK floats). Every loop
+ * below has a fixed trip count and selects instead of branches, so that gcc
+ * vectorises it at -O2. */
+#define BPIX 8
+#define BLK (3 * BPIX)
+
+static inline float maxf(float a, float b)
+{
+	return a > b ? a : b;
+}
+
+static inline float minf(float a, float b)
+{
+	return a < b ? a : b;
+}
+
 static inline float clip255(float x)
 {
-	return x < 0.0f ? 0.0f : (x > 255.0f ? 255.0f : x);
-}
-
-/* TF's rgb_to_hsv: V = max, S = (max - min) / max (0 when max = 0),
- * H in [0,1) from the sector of the largest channel (0 when gray). */
-static inline void rgb_to_hsv(float r, float g, float b, float *h, float *s, float *v)
-{
-	float mx = fmaxf(r, fmaxf(g, b));
-	float mn = fminf(r, fminf(g, b));
-	float range = mx - mn;
-	*v = mx;
-	*s = mx > 0.0f ? range / mx : 0.0f;
-	if (range <= 0.0f) {
-		*h = 0.0f;
-		return;
-	}
-	float norm = 1.0f / (6.0f * range);
-	float hh;
-	if (r == mx)
-		hh = norm * (g - b);
-	else if (g == mx)
-		hh = norm * (b - r) + 2.0f / 6.0f;
-	else
-		hh = norm * (r - g) + 4.0f / 6.0f;
-	*h = hh < 0.0f ? hh + 1.0f : hh;
-}
-
-/* Inverse: channel n (R 5, G 3, B 1) is V - C max(0, min(k, 4 - k, 1)) with
- * k = (n + 6H) mod 6 and chroma C = S V. */
-static inline float hsv_channel(float n, float h6, float c, float v)
-{
-	float k = n + h6;
-	if (k >= 6.0f)
-		k -= 6.0f;
-	float t = fminf(k, 4.0f - k);
-	t = fminf(fmaxf(t, 0.0f), 1.0f);
-	return v - c * t;
+	return minf(maxf(x, 0.0f), 255.0f);
 }
 
 /* Per-image parameters drawn from the rng. */
@@ -244,83 +224,152 @@ static jitter_draw jitter_sample(const jitter_priv *p, kcv_rng *rng)
 	return d;
 }
 
-/* Pass 1: value-range mapping and brightness; per-channel sums (for the
- * contrast mean) when `sums` is not NULL. */
-static void pass_brightness(const jitter_priv *p, float *px, size_t npix, float delta,
-                            double sums[3])
+/* What one image needs, resolved once. */
+typedef struct jitter_run {
+	int map, bright, con, sat, hue;
+	float scale, vlo, back; /* value-range mapping there and back */
+	float delta, cf, m, hd;
+	float mu[BLK];          /* contrast means, repeating R, G, B */
+} jitter_run;
+
+/* Pass 1 on one block: map to [0,255], brightness, accumulate. */
+static void block_levels(const jitter_run *r, float *restrict q, float *restrict acc)
 {
-	float scale = 255.0f / (p->vhi - p->vlo), vlo = p->vlo;
-	int map = p->map_range, bright = p->brightness.on;
-	const int rowpix = 256;
-	for (size_t start = 0; start < npix; start += rowpix) {
-		size_t end = start + rowpix < npix ? start + rowpix : npix;
-		float acc[3] = {0, 0, 0};
-		for (size_t i = start; i < end; i++) {
-			float *q = px + 3 * i;
-			for (int c = 0; c < 3; c++) {
-				float x = q[c];
-				if (map)
-					x = (x - vlo) * scale;
-				if (bright)
-					x = clip255(x + delta);
-				q[c] = x;
-				acc[c] += x;
-			}
-		}
-		if (sums)
-			for (int c = 0; c < 3; c++)
-				sums[c] += acc[c];
+	if (r->map)
+		for (int k = 0; k < BLK; k++)
+			q[k] = (q[k] - r->vlo) * r->scale;
+	if (r->bright)
+		for (int k = 0; k < BLK; k++)
+			q[k] = clip255(q[k] + r->delta);
+	for (int k = 0; k < BLK; k++)
+		acc[k] += q[k];
+}
+
+/* HSV round trip of BPIX pixels: saturation x m (when sat), hue + hd. */
+static void block_hsv(const jitter_run *run, float *restrict r, float *restrict g,
+                      float *restrict b)
+{
+	/* without saturation m = 1 leaves S as it is (S <= 1) */
+	const float m = run->sat ? run->m : 1.0f, hd = run->hd;
+	/* Written without branches so that gcc vectorises it: selects pick only
+	 * operands or constants, and all arithmetic runs unconditionally (a
+	 * conditional FP operation would stop if-conversion under
+	 * -ftrapping-math). Divisors get a tiny bias instead of a test: for a
+	 * gray pixel range = 0, so S = 0 and, as r == max, H = 0 * big = 0. */
+	for (int k = 0; k < BPIX; k++) {
+		/* TF rgb_to_hsv: V = max, S = range / V, H from the largest channel */
+		float mx = maxf(r[k], maxf(g[k], b[k]));
+		float mn = minf(r[k], minf(g[k], b[k]));
+		float range = mx - mn;
+		float s = maxf(range / (mx + 1e-30f), 0.0f);
+		float norm = 1.0f / (6.0f * range + 1e-30f);
+		int rmax = r[k] == mx, gmax = g[k] == mx;
+		float a = rmax ? g[k] : (gmax ? b[k] : r[k]);
+		float c2 = rmax ? b[k] : (gmax ? r[k] : g[k]);
+		float off = rmax ? 0.0f : (gmax ? 2.0f / 6.0f : 4.0f / 6.0f);
+		float h = norm * (a - c2) + off;
+		h += h < 0.0f ? 1.0f : 0.0f;
+		/* adjust: the hue delta is within [-0.5, 0.5], one wrap suffices */
+		h += hd;
+		h += h < 0.0f ? 1.0f : 0.0f;
+		h -= h >= 1.0f ? 1.0f : 0.0f;
+		s = minf(s * m, 1.0f);
+		/* channel n (R 5, G 3, B 1) = V - C clamp(min(t, 4 - t), 0, 1),
+		 * t = (n + 6H) mod 6, C = S V */
+		float h6 = h * 6.0f, c = s * mx;
+		float tr = 5.0f + h6, tg = 3.0f + h6, tb = 1.0f + h6;
+		tr -= tr >= 6.0f ? 6.0f : 0.0f;
+		tg -= tg >= 6.0f ? 6.0f : 0.0f;
+		tb -= tb >= 6.0f ? 6.0f : 0.0f;
+		tr = minf(maxf(minf(tr, 4.0f - tr), 0.0f), 1.0f);
+		tg = minf(maxf(minf(tg, 4.0f - tg), 0.0f), 1.0f);
+		tb = minf(maxf(minf(tb, 4.0f - tb), 0.0f), 1.0f);
+		r[k] = clip255(mx - c * tr);
+		g[k] = clip255(mx - c * tg);
+		b[k] = clip255(mx - c * tb);
 	}
 }
 
-/* Pass 2: contrast, saturation/hue, and mapping back. */
-static void pass_color(const jitter_priv *p, float *px, size_t npix, const jitter_draw *d,
-                       const float mean[3])
+/* Saturation alone: S' / S = min(m, 1 / S) = min(m, V / range), and every
+ * channel moves towards V by that factor (the HSV round trip in closed
+ * form: hue and value are unchanged). */
+static void block_saturation(float m, float *restrict r, float *restrict g, float *restrict b)
 {
-	int con = p->contrast.on, sat = p->saturation.on, hue = p->hue.on;
-	int map = p->map_range;
-	float back = (p->vhi - p->vlo) / 255.0f, vlo = p->vlo;
-	float cf = d->contrast, m = d->sat, hd = d->hue;
-	for (size_t i = 0; i < npix; i++) {
-		float *q = px + 3 * i;
-		float r = q[0], g = q[1], b = q[2];
-		if (con) {
-			r = clip255((r - mean[0]) * cf + mean[0]);
-			g = clip255((g - mean[1]) * cf + mean[1]);
-			b = clip255((b - mean[2]) * cf + mean[2]);
-		}
-		if (hue) {
-			float h, s, v;
-			rgb_to_hsv(r, g, b, &h, &s, &v);
-			if (sat)
-				s = fminf(fmaxf(s * m, 0.0f), 1.0f);
-			h += hd;
-			h -= floorf(h);
-			if (h >= 1.0f)
-				h = 0.0f;
-			float h6 = h * 6.0f, c = s * v;
-			r = clip255(hsv_channel(5.0f, h6, c, v));
-			g = clip255(hsv_channel(3.0f, h6, c, v));
-			b = clip255(hsv_channel(1.0f, h6, c, v));
-		} else if (sat) {
-			float mx = fmaxf(r, fmaxf(g, b));
-			float mn = fminf(r, fminf(g, b));
-			float range = mx - mn;
-			/* S'/S = min(m, 1/S) = min(m, V / range). */
-			float k = range > 0.0f ? fminf(m, mx / range) : 0.0f;
-			r = mx - (mx - r) * k;
-			g = mx - (mx - g) * k;
-			b = mx - (mx - b) * k;
-		}
-		if (map) {
-			r = r * back + vlo;
-			g = g * back + vlo;
-			b = b * back + vlo;
-		}
-		q[0] = r;
-		q[1] = g;
-		q[2] = b;
+	for (int k = 0; k < BPIX; k++) {
+		float mx = maxf(r[k], maxf(g[k], b[k]));
+		float mn = minf(r[k], minf(g[k], b[k]));
+		float range = mx - mn;
+		float f = minf(m, mx / range);
+		f = range > 0.0f ? f : 0.0f;
+		r[k] = mx - (mx - r[k]) * f;
+		g[k] = mx - (mx - g[k]) * f;
+		b[k] = mx - (mx - b[k]) * f;
 	}
+}
+
+/* Pass 2 on one block: contrast, saturation/hue, map back. */
+static void block_color(const jitter_run *run, float *restrict q)
+{
+	if (run->con)
+		for (int k = 0; k < BLK; k++)
+			q[k] = clip255((q[k] - run->mu[k]) * run->cf + run->mu[k]);
+	if (run->sat || run->hue) {
+		float r[BPIX], g[BPIX], b[BPIX];
+		for (int k = 0; k < BPIX; k++) {
+			r[k] = q[3 * k];
+			g[k] = q[3 * k + 1];
+			b[k] = q[3 * k + 2];
+		}
+		if (run->hue)
+			block_hsv(run, r, g, b);
+		else
+			block_saturation(run->m, r, g, b);
+		for (int k = 0; k < BPIX; k++) {
+			q[3 * k] = r[k];
+			q[3 * k + 1] = g[k];
+			q[3 * k + 2] = b[k];
+		}
+	}
+	if (run->map)
+		for (int k = 0; k < BLK; k++)
+			q[k] = q[k] * run->back + run->vlo;
+}
+
+/* Run fn over whole blocks of px (n floats, a multiple of 3); the tail is
+ * padded into a local block. */
+static void for_blocks(const jitter_run *run, float *px, size_t n, int levels, double sums[3])
+{
+	float acc[BLK] = {0};
+	size_t i = 0, nb = 0;
+	for (; i + BLK <= n; i += BLK) {
+		if (levels) {
+			block_levels(run, px + i, acc);
+			if (++nb == 512) { /* keep the float partial sums short */
+				for (int k = 0; k < BLK; k++) {
+					sums[k % 3] += acc[k];
+					acc[k] = 0.0f;
+				}
+				nb = 0;
+			}
+		} else {
+			block_color(run, px + i);
+		}
+	}
+	if (i < n) {
+		float tail[BLK] = {0}, tacc[BLK] = {0};
+		memcpy(tail, px + i, (n - i) * sizeof(float));
+		if (levels) {
+			block_levels(run, tail, tacc);
+			for (size_t k = 0; k < n - i; k++)
+				acc[k] += tail[k];
+		} else {
+			block_color(run, tail);
+		}
+		memcpy(px + i, tail, (n - i) * sizeof(float));
+	}
+	if (levels)
+		for (int k = 0; k < BLK; k++)
+			sums[k % 3] += acc[k];
 }
 
 static kcv_status jitter_apply(void *priv, kcv_sample *s, kcv_rng *rng, kcv_error *err)
@@ -329,17 +378,30 @@ static kcv_status jitter_apply(void *priv, kcv_sample *s, kcv_rng *rng, kcv_erro
 	jitter_draw d = jitter_sample(p, rng);
 	if (!s->pixels || s->width <= 0 || s->height <= 0)
 		return KCV_OK;
-	size_t npix = (size_t)s->width * s->height;
-	double sums[3] = {0, 0, 0};
-	float mean[3] = {0, 0, 0};
-	int con = p->contrast.on;
-	if (p->map_range || p->brightness.on || con)
-		pass_brightness(p, s->pixels, npix, d.delta, con ? sums : NULL);
-	if (con)
-		for (int c = 0; c < 3; c++)
-			mean[c] = (float)(sums[c] / (double)npix);
-	if (con || p->saturation.on || p->hue.on || p->map_range)
-		pass_color(p, s->pixels, npix, &d, mean);
+	jitter_run run = {
+		.map = p->map_range,
+		.bright = p->brightness.on,
+		.con = p->contrast.on,
+		.sat = p->saturation.on,
+		.hue = p->hue.on,
+		.scale = 255.0f / (p->vhi - p->vlo),
+		.vlo = p->vlo,
+		.back = (p->vhi - p->vlo) / 255.0f,
+		.delta = d.delta,
+		.cf = d.contrast,
+		.m = d.sat,
+		.hd = d.hue,
+	};
+	size_t npix = (size_t)s->width * s->height, n = npix * 3;
+	if (run.map || run.bright || run.con) {
+		double sums[3] = {0, 0, 0};
+		for_blocks(&run, s->pixels, n, 1, sums);
+		for (int k = 0; k < BLK; k++)
+			run.mu[k] = (float)(sums[k % 3] / (double)npix);
+	}
+	/* the mapping back happens in pass 2; pass 1 already mapped */
+	if (run.con || run.sat || run.hue || run.map)
+		for_blocks(&run, s->pixels, n, 0, NULL);
 	return KCV_OK;
 }
 

@@ -9,7 +9,9 @@
  * ymax). get() decodes the JPEG, resizes it to the pipeline size and scales
  * the boxes along; it only reads priv, so several loader threads may call it
  * at once. */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,7 +63,7 @@ typedef struct voc_priv {
 	size_t num_images;
 	voc_object *objects;
 	size_t num_objects, cap_objects;
-	char **classes;
+	const char *const *classes; /* borrowed from the config */
 	size_t num_classes;
 	int include_difficult, skip_unknown;
 	int resize, out_w, out_h;
@@ -69,37 +71,46 @@ typedef struct voc_priv {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static int is_dir(const char *path)
+/* 1 when path exists and is a folder (dir) or a regular file (!dir). */
+static int exists(const char *path, int dir)
 {
 	struct stat st;
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+	return stat(path, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
 }
 
-static int is_file(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* Trim ASCII whitespace at both ends, in place; returns the start. */
+/* Trim whitespace at both ends, in place; returns the start. */
 static char *trim(char *s)
 {
-	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v')
+	while (isspace((unsigned char)*s))
 		s++;
 	size_t n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' ||
-	                 s[n - 1] == '\r' || s[n - 1] == '\f' || s[n - 1] == '\v'))
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
 		s[--n] = '\0';
 	return s;
 }
 
-static char *dup_string(const char *s)
+/* Read a whole file, NUL-terminated; `what` names it in messages. Caller
+ * frees. */
+static char *read_whole(const char *path, const char *what, size_t *size, kcv_error *err)
 {
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		KCV_ERROR(err, KCV_ERR_IO, path, NULL, "cannot open %s: %s", what, strerror(errno));
+		return NULL;
+	}
+	char *buf = NULL;
+	long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+	if (n >= 0 && n < INT_MAX && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) != NULL && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		buf[n] = '\0';
+		*size = (size_t)n;
+	} else {
+		free(buf);
+		buf = NULL;
+		KCV_ERROR(err, KCV_ERR_IO, path, NULL, "cannot read %s", what);
+	}
+	fclose(f);
+	return buf;
 }
 
 /* "<ctx->path>.<key>" (or key alone) for messages. */
@@ -114,27 +125,30 @@ static const char *option_path(char *buf, size_t size, const kcv_context *ctx, c
 
 /* ---- annotation XML --------------------------------------------------------- */
 
-enum tag {
-	TAG_OTHER = 0, TAG_ANNOTATION, TAG_SIZE, TAG_WIDTH, TAG_HEIGHT, TAG_DEPTH, TAG_OBJECT,
-	TAG_NAME, TAG_DIFFICULT, TAG_TRUNCATED, TAG_BNDBOX, TAG_XMIN, TAG_YMIN, TAG_XMAX,
-	TAG_YMAX, TAG_COUNT
-};
-
-static const char *const tag_names[TAG_COUNT] = {
-	"", "annotation", "size", "width", "height", "depth", "object", "name", "difficult",
-	"truncated", "bndbox", "xmin", "ymin", "xmax", "ymax",
-};
-
-/* Fields captured, each a bit in xml_state.seen / object_seen. */
+/* Fields captured, each a bit in xml_state.seen / object_seen, found by the
+ * element's path. Only the object's own <bndbox> matches: a <part>'s box
+ * (person layout) sits one level deeper. */
 enum field {
 	F_NONE = 0, F_WIDTH, F_HEIGHT, F_DEPTH, F_NAME, F_DIFFICULT, F_TRUNCATED, F_XMIN, F_YMIN,
-	F_XMAX, F_YMAX
+	F_XMAX, F_YMAX, F_COUNT
 };
 
-static const char *const field_labels[] = {
-	"", "<size><width>", "<size><height>", "<size><depth>", "<name>", "<difficult>",
-	"<truncated>", "<bndbox><xmin>", "<bndbox><ymin>", "<bndbox><xmax>", "<bndbox><ymax>",
+static const struct {
+	const char *path, *label;
+} fields[F_COUNT] = {
+	[F_WIDTH] = {"annotation/size/width", "<size><width>"},
+	[F_HEIGHT] = {"annotation/size/height", "<size><height>"},
+	[F_DEPTH] = {"annotation/size/depth", "<size><depth>"},
+	[F_NAME] = {"annotation/object/name", "<name>"},
+	[F_DIFFICULT] = {"annotation/object/difficult", "<difficult>"},
+	[F_TRUNCATED] = {"annotation/object/truncated", "<truncated>"},
+	[F_XMIN] = {"annotation/object/bndbox/xmin", "<bndbox><xmin>"},
+	[F_YMIN] = {"annotation/object/bndbox/ymin", "<bndbox><ymin>"},
+	[F_XMAX] = {"annotation/object/bndbox/xmax", "<bndbox><xmax>"},
+	[F_YMAX] = {"annotation/object/bndbox/ymax", "<bndbox><ymax>"},
 };
+
+#define OBJECT_PATH "annotation/object"
 
 typedef struct xml_state {
 	XML_Parser parser;
@@ -143,56 +157,24 @@ typedef struct xml_state {
 	kcv_error *err;
 	int failed;
 	int depth;
-	uint8_t stack[MAX_DEPTH];
-	enum field field; /* being captured; F_NONE otherwise */
+	char path[512];            /* "annotation/object/bndbox" */
+	size_t path_len[MAX_DEPTH]; /* strlen(path) before each level */
+	enum field field;          /* being captured; F_NONE otherwise */
 	char text[TEXT_BYTES];
 	size_t text_len;
-	unsigned seen;         /* image-level fields */
-	double size[3];        /* width, height, depth */
-	int object_no;         /* objects started so far */
-	unsigned object_seen;  /* fields of the current object */
+	unsigned seen;        /* image-level fields */
+	double size[3];       /* width, height, depth */
+	int object_no;        /* objects started so far */
+	unsigned object_seen; /* fields of the current object */
 	char name[TEXT_BYTES];
-	double values[F_YMAX + 1];
+	double values[F_COUNT];
 } xml_state;
 
-static enum tag tag_lookup(const char *name)
+static enum field field_at(const char *path)
 {
-	for (int i = 1; i < TAG_COUNT; i++)
-		if (strcmp(name, tag_names[i]) == 0)
-			return (enum tag)i;
-	return TAG_OTHER;
-}
-
-/* Which field the element just opened holds, from its path. */
-static enum field field_at(const xml_state *x)
-{
-	const uint8_t *s = x->stack;
-	if (x->depth == 3 && s[0] == TAG_ANNOTATION && s[1] == TAG_SIZE) {
-		switch (s[2]) {
-		case TAG_WIDTH: return F_WIDTH;
-		case TAG_HEIGHT: return F_HEIGHT;
-		case TAG_DEPTH: return F_DEPTH;
-		default: return F_NONE;
-		}
-	}
-	if (x->depth == 3 && s[0] == TAG_ANNOTATION && s[1] == TAG_OBJECT) {
-		switch (s[2]) {
-		case TAG_NAME: return F_NAME;
-		case TAG_DIFFICULT: return F_DIFFICULT;
-		case TAG_TRUNCATED: return F_TRUNCATED;
-		default: return F_NONE;
-		}
-	}
-	/* only the object's own <bndbox>: a <part>'s box sits one level deeper */
-	if (x->depth == 4 && s[0] == TAG_ANNOTATION && s[1] == TAG_OBJECT && s[2] == TAG_BNDBOX) {
-		switch (s[3]) {
-		case TAG_XMIN: return F_XMIN;
-		case TAG_YMIN: return F_YMIN;
-		case TAG_XMAX: return F_XMAX;
-		case TAG_YMAX: return F_YMAX;
-		default: return F_NONE;
-		}
-	}
+	for (int f = F_WIDTH; f < F_COUNT; f++)
+		if (strcmp(path, fields[f].path) == 0)
+			return (enum field)f;
 	return F_NONE;
 }
 
@@ -206,9 +188,9 @@ static void xml_fail(xml_state *x)
 static void field_where(const xml_state *x, enum field f, char *buf, size_t size)
 {
 	if (f >= F_NAME)
-		snprintf(buf, size, "object %d: %s", x->object_no, field_labels[f]);
+		snprintf(buf, size, "object %d: %s", x->object_no, fields[f].label);
 	else
-		snprintf(buf, size, "%s", field_labels[f]);
+		snprintf(buf, size, "%s", fields[f].label);
 }
 
 static int parse_number(xml_state *x, enum field f, const char *text, double *out)
@@ -269,7 +251,7 @@ static void finish_object(xml_state *x)
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		if (!(x->object_seen & (1u << required[i]))) {
 			KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL, "object %d: %s missing",
-			          x->object_no, field_labels[required[i]]);
+			          x->object_no, fields[required[i]].label);
 			xml_fail(x);
 			return;
 		}
@@ -316,8 +298,7 @@ static void XMLCALL on_start(void *user, const XML_Char *name, const XML_Char **
 	xml_state *x = user;
 	if (x->failed)
 		return;
-	enum tag t = tag_lookup(name);
-	if (x->depth == 0 && t != TAG_ANNOTATION) {
+	if (x->depth == 0 && strcmp(name, "annotation") != 0) {
 		KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL,
 		          "the root element is <%s>, expected <annotation>", name);
 		xml_fail(x);
@@ -328,15 +309,17 @@ static void XMLCALL on_start(void *user, const XML_Char *name, const XML_Char **
 		xml_fail(x);
 		return;
 	}
-	x->stack[x->depth++] = (uint8_t)t;
-	if (x->depth == 2 && t == TAG_OBJECT) {
+	size_t len = strlen(x->path);
+	x->path_len[x->depth++] = len;
+	/* a path too long for the buffer matches no field: leave it cut */
+	snprintf(x->path + len, sizeof(x->path) - len, "%s%s", len ? "/" : "", name);
+	if (strcmp(x->path, OBJECT_PATH) == 0) {
 		x->object_no++;
 		x->object_seen = 0;
 		x->name[0] = '\0';
 	}
-	x->field = field_at(x);
+	x->field = field_at(x->path);
 	x->text_len = 0;
-	x->text[0] = '\0';
 }
 
 static void XMLCALL on_end(void *user, const XML_Char *name)
@@ -353,8 +336,9 @@ static void XMLCALL on_end(void *user, const XML_Char *name)
 		if (x->failed)
 			return;
 	}
-	x->depth--;
-	if (x->depth == 1 && x->stack[1] == TAG_OBJECT)
+	int closing_object = strcmp(x->path, OBJECT_PATH) == 0;
+	x->path[x->path_len[--x->depth]] = '\0';
+	if (closing_object)
 		finish_object(x);
 }
 
@@ -373,10 +357,10 @@ static void XMLCALL on_text(void *user, const XML_Char *s, int len)
 static kcv_status parse_annotation(voc_priv *p, const char *file, voc_image *img,
                                    kcv_error *err)
 {
-	FILE *f = fopen(file, "rb");
-	if (!f)
-		return KCV_ERROR(err, KCV_ERR_IO, file, NULL, "cannot open annotation: %s",
-		                 strerror(errno));
+	size_t size = 0;
+	char *text = read_whole(file, "annotation", &size, err);
+	if (!text)
+		return err && err->code ? err->code : KCV_ERR_IO;
 	xml_state *x = calloc(1, sizeof(*x));
 	XML_Parser parser = XML_ParserCreate(NULL);
 	kcv_status st = KCV_OK;
@@ -384,48 +368,34 @@ static kcv_status parse_annotation(voc_priv *p, const char *file, voc_image *img
 		st = KCV_ERROR(err, KCV_ERR_NOMEM, file, NULL, "out of memory");
 		goto done;
 	}
-	x->parser = parser;
-	x->p = p;
-	x->file = file;
-	x->err = err;
+	*x = (xml_state){.parser = parser, .p = p, .file = file, .err = err};
 	XML_SetUserData(parser, x);
 	XML_SetElementHandler(parser, on_start, on_end);
 	XML_SetCharacterDataHandler(parser, on_text);
 	img->first = p->num_objects;
-	char buf[16384];
-	for (;;) {
-		size_t n = fread(buf, 1, sizeof(buf), f);
-		if (ferror(f)) {
-			st = KCV_ERROR(err, KCV_ERR_IO, file, NULL, "read error: %s", strerror(errno));
-			goto done;
+	if (XML_Parse(parser, text, (int)size, 1) != XML_STATUS_OK) {
+		if (x->failed) {
+			st = err && err->code ? err->code : KCV_ERR_INVALID;
+		} else {
+			st = KCV_ERROR(err, KCV_ERR_INVALID, file, NULL, "%s",
+			               XML_ErrorString(XML_GetErrorCode(parser)));
+			kcv_error_set_position(err, (int)XML_GetCurrentLineNumber(parser),
+			                       (int)XML_GetCurrentColumnNumber(parser) + 1);
 		}
-		int last = n < sizeof(buf);
-		if (XML_Parse(parser, buf, (int)n, last) != XML_STATUS_OK) {
-			if (x->failed) {
-				st = err && err->code ? err->code : KCV_ERR_INVALID;
-			} else {
-				st = KCV_ERROR(err, KCV_ERR_INVALID, file, NULL, "%s",
-				               XML_ErrorString(XML_GetErrorCode(parser)));
-				kcv_error_set_position(err, (int)XML_GetCurrentLineNumber(parser),
-				                       (int)XML_GetCurrentColumnNumber(parser) + 1);
-			}
-			goto done;
-		}
-		if (last)
-			break;
+		goto done;
 	}
 	static const enum field size_fields[] = {F_WIDTH, F_HEIGHT};
 	for (int i = 0; i < 2; i++) {
 		enum field sf = size_fields[i];
 		if (!(x->seen & (1u << sf))) {
-			st = KCV_ERROR(err, KCV_ERR_INVALID, file, NULL, "%s missing", field_labels[sf]);
+			st = KCV_ERROR(err, KCV_ERR_INVALID, file, NULL, "%s missing", fields[sf].label);
 			goto done;
 		}
 		double v = x->size[sf - F_WIDTH];
 		if (v < 1 || v > 65535 || v != floor(v)) {
 			st = KCV_ERROR(err, KCV_ERR_INVALID, file, NULL,
 			               "%s must be a whole number of pixels in [1,65535], got %g",
-			               field_labels[sf], v);
+			               fields[sf].label, v);
 			goto done;
 		}
 	}
@@ -436,48 +406,11 @@ done:
 	if (parser)
 		XML_ParserFree(parser);
 	free(x);
-	fclose(f);
+	free(text);
 	return st;
 }
 
 /* ---- split list ------------------------------------------------------------- */
-
-static char *read_text(const char *path, kcv_error *err)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		KCV_ERROR(err, KCV_ERR_IO, path, NULL, "cannot open: %s", strerror(errno));
-		return NULL;
-	}
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	for (;;) {
-		if (cap - len < 4096) {
-			cap = cap ? 2 * cap : 65536;
-			char *nb = realloc(buf, cap + 1);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				KCV_ERROR(err, KCV_ERR_NOMEM, path, NULL, "out of memory");
-				return NULL;
-			}
-			buf = nb;
-		}
-		size_t got = fread(buf + len, 1, cap - len, f);
-		len += got;
-		if (got == 0)
-			break;
-	}
-	int bad = ferror(f);
-	fclose(f);
-	if (bad) {
-		free(buf);
-		KCV_ERROR(err, KCV_ERR_IO, path, NULL, "read error");
-		return NULL;
-	}
-	buf[len] = '\0';
-	return buf;
-}
 
 /* Read <dir>/ImageSets/Main/<split>.txt: one id a line, blank lines skipped,
  * CR trimmed. */
@@ -485,14 +418,15 @@ static kcv_status read_ids(voc_priv *p, const char *split, const kcv_context *ct
                            kcv_error *err)
 {
 	char file[PATH_BYTES], opt[256];
+	option_path(opt, sizeof(opt), ctx, "split");
 	if ((size_t)snprintf(file, sizeof(file), "%s/ImageSets/Main/%s.txt", p->dir, split) >=
 	    sizeof(file))
-		return KCV_ERROR(err, KCV_ERR_INVALID, ctx->source, option_path(opt, sizeof(opt), ctx, "root"),
-		                 "path too long");
-	if (!is_file(file))
-		return KCV_ERROR(err, KCV_ERR_IO, ctx->source, option_path(opt, sizeof(opt), ctx, "split"),
-		                 "split file '%s' does not exist", file);
-	p->ids_text = read_text(file, err);
+		return KCV_ERROR(err, KCV_ERR_INVALID, ctx->source, opt, "path too long");
+	if (!exists(file, 0))
+		return KCV_ERROR(err, KCV_ERR_IO, ctx->source, opt, "split file '%s' does not exist",
+		                 file);
+	size_t size;
+	p->ids_text = read_whole(file, "split file", &size, err);
 	if (!p->ids_text)
 		return err && err->code ? err->code : KCV_ERR_IO;
 	size_t lines = 1;
@@ -531,10 +465,6 @@ static kcv_status read_ids(voc_priv *p, const char *split, const kcv_context *ct
 static void voc_destroy(void *priv)
 {
 	voc_priv *p = priv;
-	if (p->classes)
-		for (size_t i = 0; i < p->num_classes; i++)
-			free(p->classes[i]);
-	free(p->classes);
 	free(p->objects);
 	free(p->images);
 	free(p->ids_text);
@@ -551,28 +481,21 @@ static const char *default_split(const char *split)
 	return split;
 }
 
-static kcv_status copy_classes(voc_priv *p, const voc_config *c, const kcv_context *ctx,
-                               kcv_error *err)
+/* The class names are borrowed from the config, which the instance keeps. */
+static kcv_status check_classes(voc_priv *p, const voc_config *c, const kcv_context *ctx,
+                                kcv_error *err)
 {
 	char opt[256];
 	option_path(opt, sizeof(opt), ctx, "classes");
-	if (c->classes.n == 0)
-		return KCV_ERROR(err, KCV_ERR_INVALID, ctx->source, opt, "at least one class is needed");
-	p->classes = calloc(c->classes.n, sizeof(char *));
-	if (!p->classes)
-		return KCV_ERROR(err, KCV_ERR_NOMEM, ctx->source, opt, "out of memory");
+	p->classes = c->classes.v;
 	p->num_classes = c->classes.n;
-	for (size_t i = 0; i < c->classes.n; i++) {
-		const char *name = c->classes.v[i];
-		if (!name[0])
+	for (size_t i = 0; i < p->num_classes; i++) {
+		if (!p->classes[i][0])
 			return KCV_ERROR(err, KCV_ERR_INVALID, ctx->source, opt, "class %zu is empty", i);
 		for (size_t j = 0; j < i; j++)
-			if (strcmp(p->classes[j], name) == 0)
+			if (strcmp(p->classes[j], p->classes[i]) == 0)
 				return KCV_ERROR(err, KCV_ERR_INVALID, ctx->source, opt,
-				                 "class '%s' is listed twice", name);
-		p->classes[i] = dup_string(name);
-		if (!p->classes[i])
-			return KCV_ERROR(err, KCV_ERR_NOMEM, ctx->source, opt, "out of memory");
+				                 "class '%s' is listed twice", p->classes[i]);
 	}
 	return KCV_OK;
 }
@@ -584,7 +507,7 @@ static kcv_status find_dir(voc_priv *p, const voc_config *c, const kcv_context *
 	char opt[256], dir[PATH_BYTES];
 	option_path(opt, sizeof(opt), ctx, "root");
 	const char *root = c->root ? c->root : "";
-	if (!root[0] || !is_dir(root))
+	if (!root[0] || !exists(root, 1))
 		return KCV_ERROR(err, KCV_ERR_IO, ctx->source, opt,
 		                 "VOC root '%s' does not exist (set VOC_ROOT or %s)", root, opt);
 	size_t n = strlen(root);
@@ -593,16 +516,16 @@ static kcv_status find_dir(voc_priv *p, const voc_config *c, const kcv_context *
 	if ((size_t)snprintf(dir, sizeof(dir), "%.*s/VOC%lld", (int)n, root,
 	                     (long long)c->year) >= sizeof(dir) - 64)
 		return KCV_ERROR(err, KCV_ERR_INVALID, ctx->source, opt, "path too long");
-	if (!is_dir(dir)) {
+	if (!exists(dir, 1)) {
 		char ann[PATH_BYTES];
 		snprintf(ann, sizeof(ann), "%.*s/Annotations", (int)n, root);
-		if (!is_dir(ann))
+		if (!exists(ann, 1))
 			return KCV_ERROR(err, KCV_ERR_IO, ctx->source, opt,
 			                 "'%s' does not exist: root must be a VOCdevkit folder holding "
 			                 "VOC%lld/", dir, (long long)c->year);
 		snprintf(dir, sizeof(dir), "%.*s", (int)n, root);
 	}
-	p->dir = dup_string(dir);
+	p->dir = strdup(dir);
 	if (!p->dir)
 		return KCV_ERROR(err, KCV_ERR_NOMEM, ctx->source, opt, "out of memory");
 	return KCV_OK;
@@ -622,7 +545,7 @@ static kcv_status voc_create(void *priv, const void *config, const kcv_context *
 	if (p->resize != RESIZE_NONE && (p->out_w <= 0 || p->out_h <= 0))
 		return KCV_ERROR(err, KCV_ERR_INVALID, ctx->source, ctx->path,
 		                 "the pipeline's image size is not set (needed by resize)");
-	if ((st = copy_classes(p, c, ctx, err)) != KCV_OK)
+	if ((st = check_classes(p, c, ctx, err)) != KCV_OK)
 		return st;
 	if ((st = find_dir(p, c, ctx, err)) != KCV_OK)
 		return st;
@@ -694,66 +617,56 @@ static void check_boxes(const voc_priv *p, const voc_image *img, int w, int h,
 	}
 }
 
-/* Place a decoded w x h RGB image into the sample as p->resize asks; sx, sy
- * receive the scale from source pixels to sample pixels. */
-static kcv_status place_pixels(const voc_priv *p, const uint8_t *rgb, int w, int h,
-                               kcv_sample *s, double *sx, double *sy, kcv_error *err)
+/* Where a w x h source goes in the sample: the sample's size, the size of
+ * the image content at its top left, and the scale from source pixels. */
+typedef struct layout {
+	int out_w, out_h, content_w, content_h;
+	double sx, sy;
+} layout;
+
+static layout layout_for(const voc_priv *p, int w, int h)
 {
-	kcv_status st;
-	if (p->resize == RESIZE_NONE) {
-		if ((st = kcv_sample_resize_buffer(s, w, h, err)) != KCV_OK)
-			return st;
+	layout l = {w, h, w, h, 1.0, 1.0};
+	if (p->resize == RESIZE_NONE)
+		return l;
+	l.out_w = l.content_w = p->out_w;
+	l.out_h = l.content_h = p->out_h;
+	if (p->resize == RESIZE_PAD) { /* scale to fit, pad right and bottom */
+		double scale = fmin((double)p->out_w / w, (double)p->out_h / h);
+		l.content_w = (int)fmin(fmax(lround(w * scale), 1), p->out_w);
+		l.content_h = (int)fmin(fmax(lround(h * scale), 1), p->out_h);
+	}
+	l.sx = (double)l.content_w / w;
+	l.sy = (double)l.content_h / h;
+	return l;
+}
+
+/* Put a decoded w x h RGB image into the sample as laid out. */
+static kcv_status place_pixels(const layout *l, const uint8_t *rgb, int w, int h,
+                               kcv_sample *s, kcv_error *err)
+{
+	kcv_status st = kcv_sample_resize_buffer(s, l->out_w, l->out_h, err);
+	if (st != KCV_OK)
+		return st;
+	if (l->content_w == w && l->content_h == h && l->out_w == w) {
 		size_t n = (size_t)w * h * 3;
 		for (size_t i = 0; i < n; i++)
 			s->pixels[i] = (float)rgb[i];
-		*sx = *sy = 1.0;
-		return KCV_OK;
+	} else {
+		kcv_image_resize_bilinear_u8(rgb, w, h, s->pixels, l->content_w, l->content_h, 3);
 	}
-	if ((st = kcv_sample_resize_buffer(s, p->out_w, p->out_h, err)) != KCV_OK)
-		return st;
-	if (p->resize == RESIZE_STRETCH) {
-		kcv_image_resize_bilinear_u8(rgb, w, h, s->pixels, p->out_w, p->out_h, 3);
-		*sx = (double)p->out_w / w;
-		*sy = (double)p->out_h / h;
+	if (l->content_w == l->out_w && l->content_h == l->out_h)
 		return KCV_OK;
-	}
-	/* pad: scale to fit, content at the top left, zeros elsewhere */
-	double scale = fmin((double)p->out_w / w, (double)p->out_h / h);
-	int rw = (int)lround(w * scale), rh = (int)lround(h * scale);
-	rw = rw < 1 ? 1 : rw > p->out_w ? p->out_w : rw;
-	rh = rh < 1 ? 1 : rh > p->out_h ? p->out_h : rh;
-	kcv_image_resize_bilinear_u8(rgb, w, h, s->pixels, rw, rh, 3);
-	/* spread the rw-wide rows to the full stride, last row first */
-	size_t row = (size_t)rw * 3, stride = (size_t)p->out_w * 3;
-	for (int y = rh - 1; y >= 0; y--) {
+	/* pad: spread the content rows to the full stride, last row first */
+	size_t row = (size_t)l->content_w * 3, stride = (size_t)l->out_w * 3;
+	for (int y = l->content_h - 1; y >= 0; y--) {
 		float *dst = s->pixels + (size_t)y * stride;
 		memmove(dst, s->pixels + (size_t)y * row, row * sizeof(float));
 		memset(dst + row, 0, (stride - row) * sizeof(float));
 	}
-	memset(s->pixels + (size_t)rh * stride, 0, (size_t)(p->out_h - rh) * stride * sizeof(float));
-	*sx = (double)rw / w;
-	*sy = (double)rh / h;
+	memset(s->pixels + (size_t)l->content_h * stride, 0,
+	       (size_t)(l->out_h - l->content_h) * stride * sizeof(float));
 	return KCV_OK;
-}
-
-/* The output size for an image of w x h when no pixels are made. */
-static void output_size(const voc_priv *p, int w, int h, double *sx, double *sy, int *ow,
-                        int *oh)
-{
-	if (p->resize == RESIZE_NONE) {
-		*sx = *sy = 1.0;
-		*ow = w, *oh = h;
-	} else if (p->resize == RESIZE_STRETCH) {
-		*sx = (double)p->out_w / w, *sy = (double)p->out_h / h;
-		*ow = p->out_w, *oh = p->out_h;
-	} else {
-		double scale = fmin((double)p->out_w / w, (double)p->out_h / h);
-		int rw = (int)lround(w * scale), rh = (int)lround(h * scale);
-		rw = rw < 1 ? 1 : rw > p->out_w ? p->out_w : rw;
-		rh = rh < 1 ? 1 : rh > p->out_h ? p->out_h : rh;
-		*sx = (double)rw / w, *sy = (double)rh / h;
-		*ow = p->out_w, *oh = p->out_h;
-	}
 }
 
 /* Boxes of `img` in pixels of a w x h source, clipped, then scaled. */
@@ -780,6 +693,44 @@ static kcv_status fill_boxes(const voc_priv *p, const voc_image *img, int w, int
 	return KCV_OK;
 }
 
+/* Decode the image, or only read its size under NO_PIXELS | CHECK. *w, *h
+ * receive the size the boxes live in: the JPEG's, else the XML's. Under
+ * CHECK problems are reported instead of returned. */
+static kcv_status read_image(const voc_image *img, const char *jpg, unsigned flags,
+                             check_state *cs, uint8_t **rgb, int *w, int *h, kcv_error *err)
+{
+	int check = (flags & KCV_GET_CHECK) != 0;
+	kcv_error local = {0};
+	char warning[256] = "";
+	int jw = img->width, jh = img->height;
+	kcv_status st = KCV_OK;
+	if (!(flags & KCV_GET_NO_PIXELS))
+		st = kcv_jpeg_decode_file(jpg, rgb, &jw, &jh, warning, sizeof(warning),
+		                          check ? &local : err);
+	else if (check)
+		st = kcv_jpeg_read_size(jpg, &jw, &jh, &local);
+	if (st != KCV_OK) {
+		if (!check)
+			return st;
+		problem(cs, jpg, "%s", local.text);
+		jw = img->width, jh = img->height;
+	} else if (check && (jw != img->width || jh != img->height)) {
+		problem(cs, jpg, "the image is %dx%d but its annotation's <size> says %dx%d", jw, jh,
+		        img->width, img->height);
+	}
+	if (warning[0]) {
+		if (!check) {
+			free(*rgb);
+			*rgb = NULL;
+			return KCV_ERROR(err, KCV_ERR_INVALID, jpg, NULL, "corrupt JPEG: %s", warning);
+		}
+		problem(cs, jpg, "corrupt JPEG: %s", warning);
+	}
+	*w = jw;
+	*h = jh;
+	return KCV_OK;
+}
+
 static kcv_status voc_get(const void *priv, size_t index, unsigned flags, kcv_sample *s,
                           const kcv_report *report, kcv_error *err)
 {
@@ -788,79 +739,38 @@ static kcv_status voc_get(const void *priv, size_t index, unsigned flags, kcv_sa
 		return KCV_ERROR(err, KCV_ERR_INVALID, SOURCE, NULL,
 		                 "index %zu is out of range (%zu images)", index, p->num_images);
 	const voc_image *img = &p->images[index];
-	int check = (flags & KCV_GET_CHECK) != 0;
 	check_state cs = {report, 0};
+	char jpg[PATH_BYTES];
+	snprintf(jpg, sizeof(jpg), "%s/JPEGImages/%s.jpg", p->dir, img->id);
 	snprintf(s->id, sizeof(s->id), "%s", img->id);
 	s->index = (int64_t)index;
 	s->clipped_boxes = 0;
 
-	char jpg[PATH_BYTES];
-	snprintf(jpg, sizeof(jpg), "%s/JPEGImages/%s.jpg", p->dir, img->id);
-	int w = img->width, h = img->height, decoded = 0;
 	uint8_t *rgb = NULL;
-	kcv_status st = KCV_OK;
-	double sx, sy;
-	if (!(flags & KCV_GET_NO_PIXELS)) {
-		char warning[256];
-		kcv_error e2;
-		kcv_error_clear(&e2);
-		st = kcv_jpeg_decode_file(jpg, &rgb, &w, &h, warning, sizeof(warning),
-		                          check ? &e2 : err);
-		if (st != KCV_OK) {
-			if (!check)
-				return st;
-			problem(&cs, jpg, "%s", e2.text);
-			w = img->width, h = img->height;
-		} else {
-			decoded = 1;
-			if (warning[0]) {
-				if (!check) {
-					free(rgb);
-					return KCV_ERROR(err, KCV_ERR_INVALID, jpg, NULL, "corrupt JPEG: %s",
-					                 warning);
-				}
-				problem(&cs, jpg, "corrupt JPEG: %s", warning);
-			}
-		}
-	} else if (check) {
-		kcv_error e2;
-		kcv_error_clear(&e2);
-		int jw, jh;
-		if (kcv_jpeg_read_size(jpg, &jw, &jh, &e2) != KCV_OK)
-			problem(&cs, jpg, "%s", e2.text);
-		else if (jw != w || jh != h)
-			problem(&cs, jpg, "the image is %dx%d but its annotation's <size> says %dx%d",
-			        jw, jh, w, h);
-	}
-	if (decoded && check && (w != img->width || h != img->height))
-		problem(&cs, jpg, "the image is %dx%d but its annotation's <size> says %dx%d", w, h,
-		        img->width, img->height);
-	if (check)
+	int w, h;
+	kcv_status st = read_image(img, jpg, flags, &cs, &rgb, &w, &h, err);
+	if (st != KCV_OK)
+		return st;
+	if (flags & KCV_GET_CHECK)
 		check_boxes(p, img, w, h, &cs);
 	s->source_width = w;
 	s->source_height = h;
-
-	if (decoded) {
-		st = place_pixels(p, rgb, w, h, s, &sx, &sy, err);
+	layout l = layout_for(p, w, h);
+	if (rgb) {
+		st = place_pixels(&l, rgb, w, h, s, err);
 		free(rgb);
-		if (st != KCV_OK)
-			return st;
+	} else if (!s->pixels || s->pixels_capacity >= (size_t)l.out_w * l.out_h * 3) {
+		s->width = l.out_w; /* no pixels: only the size they would have */
+		s->height = l.out_h;
 	} else {
-		int ow, oh;
-		output_size(p, w, h, &sx, &sy, &ow, &oh);
-		if (!s->pixels || s->pixels_capacity >= (size_t)ow * oh * 3) {
-			s->width = ow;
-			s->height = oh;
-		} else if ((st = kcv_sample_resize_buffer(s, ow, oh, err)) != KCV_OK) {
-			return st;
-		}
+		st = kcv_sample_resize_buffer(s, l.out_w, l.out_h, err);
 	}
-	if ((st = fill_boxes(p, img, w, h, sx, sy, s, err)) != KCV_OK)
-		return st;
-	if (check && cs.problems > 0)
-		return KCV_ERROR(err, KCV_ERR_INVALID, jpg, NULL, "%d problem%s found", cs.problems,
-		                 cs.problems == 1 ? "" : "s");
-	return KCV_OK;
+	if (st == KCV_OK)
+		st = fill_boxes(p, img, w, h, l.sx, l.sy, s, err);
+	if (st == KCV_OK && cs.problems > 0)
+		st = KCV_ERROR(err, KCV_ERR_INVALID, jpg, NULL, "%d problem%s found", cs.problems,
+		               cs.problems == 1 ? "" : "s");
+	return st;
 }
 
 /* ---- descriptor ---------------------------------------------------------------- */
