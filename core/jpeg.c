@@ -31,7 +31,8 @@ static unsigned char *read_jpeg(const char *path, size_t *size, kcv_error *err)
 		return NULL;
 	if (*size == 0) {
 		free(buf);
-		KCV_ERROR(err, KCV_ERR_INVALID, path, NULL, "cannot decode JPEG: the file is empty");
+		KCV_ERROR(err, KCV_ERR_INVALID, path, NULL,
+		          "cannot decode JPEG: the file is empty");
 		return NULL;
 	}
 	return buf;
@@ -57,7 +58,8 @@ static kcv_status read_header(tjhandle tj, const char *path, const unsigned char
 	memset(h, 0, sizeof(*h));
 	h->colorspace = -1;
 	if (size > (size_t)(unsigned long)-1)
-		return KCV_ERROR(err, KCV_ERR_INVALID, path, NULL, "cannot decode JPEG: file too large");
+		return KCV_ERROR(err, KCV_ERR_INVALID, path, NULL,
+		                 "cannot decode JPEG: file too large");
 	if (tjDecompressHeader3(tj, buf, (unsigned long)size, &h->width, &h->height, &h->subsamp,
 	                        &h->colorspace) != 0) {
 		if (tjGetErrorCode(tj) != TJERR_WARNING || h->width <= 0 || h->height <= 0)

@@ -122,7 +122,7 @@ kcv_status kcv_dataset_export_voc(const kcv_instance *ds, const char *dir, int y
 		if (!jp || !xp)
 			st = KCV_ERROR(err, KCV_ERR_NOMEM, dir, NULL, "out of memory");
 		if (!st)
-			st = kcv_jpeg_write_file(jp, rgb, s.width, s.height, 95, err);
+			st = kcv_jpeg_write_file(jp, rgb, s.width, s.height, 100, err);
 		if (!st)
 			st = write_xml(xp, folder, id, &s, ds, err);
 		free(jp);

@@ -2,6 +2,7 @@
  * samples. Uses the synthetic_shapes and pascal_voc plugins. */
 #include <check.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +258,58 @@ START_TEST(test_bad_sample_error_or_skip)
 }
 END_TEST
 
+/* A synthetic split written as VOC and read back by pascal_voc: the same
+ * boxes and classes exactly, the same pixels up to JPEG error. */
+START_TEST(test_export_voc_round_trip)
+{
+	kcv_pipeline *p = pipeline("{\"image_size\": [96, 128], \"data\": {\"validation\": "
+	                           "{\"plugin\": \"synthetic_shapes\", \"size\": 8}}}");
+	kcv_error err = {0};
+	kcv_instance *gen = kcv_pipeline_dataset_new(p, "validation", &err);
+	ck_assert_ptr_nonnull(gen);
+	char voc[128];
+	snprintf(voc, sizeof(voc), "%s/syn", dir);
+	ck_assert_int_eq(kcv_dataset_export_voc(gen, voc, 2007, "val", 0, &err), KCV_OK);
+	char text[1024];
+	snprintf(text, sizeof(text),
+	         "{\"image_size\": [96, 128], \"data\": {\"validation\": {\"plugin\": "
+	         "\"pascal_voc\", \"root\": \"%s\", \"classes\": [\"circle\", \"square\", "
+	         "\"triangle\", \"diamond\", \"plus\", \"star\"]}}}",
+	         voc);
+	kcv_pipeline *q = pipeline(text);
+	kcv_instance *back = kcv_pipeline_dataset_new(q, "validation", &err);
+	char msg[1500];
+	ck_assert_msg(back != NULL, "%s", kcv_error_format(&err, msg, sizeof(msg)));
+	ck_assert_uint_eq(kcv_dataset_size(back), 8);
+	kcv_sample a = {0}, b = {0};
+	for (size_t i = 0; i < 8; i++) {
+		kcv_boxes_clear(&a.boxes);
+		kcv_boxes_clear(&b.boxes);
+		ck_assert_int_eq(kcv_dataset_get(gen, i, 0, &a, NULL, &err), KCV_OK);
+		ck_assert_int_eq(kcv_dataset_get(back, i, 0, &b, NULL, &err), KCV_OK);
+		ck_assert_int_eq(kcv_boxes_set_format(&a.boxes, KCV_BOX_XYXY, 128, 96, &err), KCV_OK);
+		ck_assert_int_eq(kcv_boxes_set_format(&b.boxes, KCV_BOX_XYXY, 128, 96, &err), KCV_OK);
+		ck_assert_uint_eq(a.boxes.count, b.boxes.count);
+		for (size_t k = 0; k < a.boxes.count; k++) {
+			ck_assert_int_eq(a.boxes.classes[k], b.boxes.classes[k]);
+			for (int c = 0; c < 4; c++)
+				ck_assert_float_eq(a.boxes.coords[4 * k + c], b.boxes.coords[4 * k + c]);
+		}
+		double diff = 0;
+		for (size_t k = 0; k < 96 * 128 * 3; k++)
+			diff += fabs((double)a.pixels[k] - (double)b.pixels[k]);
+		diff /= 96.0 * 128 * 3;
+		ck_assert_msg(diff < 1.5, "mean pixel difference %g after JPEG", diff);
+	}
+	kcv_sample_release(&a);
+	kcv_sample_release(&b);
+	kcv_instance_free(back);
+	kcv_instance_free(gen);
+	kcv_pipeline_free(q);
+	kcv_pipeline_free(p);
+}
+END_TEST
+
 static Suite *data_suite(void)
 {
 	Suite *s = suite_create("data");
@@ -267,6 +320,7 @@ static Suite *data_suite(void)
 	tcase_add_test(tc, test_same_result_for_any_worker_count);
 	tcase_add_test(tc, test_boxes_follow_the_pipeline_format);
 	tcase_add_test(tc, test_bad_sample_error_or_skip);
+	tcase_add_test(tc, test_export_voc_round_trip);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -226,7 +226,8 @@ START_TEST(voc_train_counts)
 	ck_assert_int_eq(with_difficult, 19);
 	for (int c = 0; c < NUM_VOC_CLASSES; c++)
 		for (int k = 0; k < 3; k++)
-			ck_assert_msg(per_class[c][k] == train_table[c][k], "class %s column %d: %d != %d",
+			ck_assert_msg(per_class[c][k] == train_table[c][k],
+			              "class %s column %d: %d != %d",
 			              kcv_dataset_class_name(ds, (size_t)c), k, per_class[c][k],
 			              train_table[c][k]);
 	kcv_sample_release(&s);
@@ -246,7 +247,9 @@ START_TEST(voc_other_splits)
 		const char *ctx_split, *option;
 		size_t images, objects;
 	} cases[] = {
-		{"validation", NULL, 24, 82}, {"test", NULL, 24, 89}, {"train", "\"split\": \"trainval\"", 72, 290},
+		{"validation", NULL, 24, 82},
+		{"test", NULL, 24, 89},
+		{"train", "\"split\": \"trainval\"", 72, 290},
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		ctx.split = cases[k].ctx_split;
@@ -419,9 +422,8 @@ START_TEST(voc_unknown_classes_skip)
 	if (!root)
 		return;
 	kcv_registry *reg = harness_registry();
-	kcv_instance *ds = voc_new(reg, root,
-	                           "\"classes\": [\"dog\", \"person\"], \"unknown_classes\": \"skip\"",
-	                           NULL);
+	const char *opts = "\"classes\": [\"dog\", \"person\"], \"unknown_classes\": \"skip\"";
+	kcv_instance *ds = voc_new(reg, root, opts, NULL);
 	ck_assert_int_eq(kcv_dataset_num_classes(ds), 2);
 	int count[2] = {0, 0};
 	kcv_sample s = {0};
@@ -467,7 +469,8 @@ START_TEST(voc_missing_field)
 	const char *msg = voc_fails(reg, root, NULL);
 	ck_assert_msg(strstr(msg, "Annotations/000034.xml: object 2: <bndbox><xmin> missing"), "%s",
 	              msg);
-	edit_file(root, "Annotations/000034.xml", "<ymin>153</ymin>", "<xmin>1x1</xmin><ymin>1</ymin>");
+	edit_file(root, "Annotations/000034.xml", "<ymin>153</ymin>",
+	          "<xmin>1x1</xmin><ymin>1</ymin>");
 	msg = voc_fails(reg, root, NULL);
 	ck_assert_msg(strstr(msg, "object 2: <bndbox><xmin> is not a number: '1x1'"), "%s", msg);
 	edit_file(root, "Annotations/000034.xml", "<xmin>1x1</xmin>", "<xmin>141</xmin>");
@@ -676,7 +679,8 @@ START_TEST(shapes_counts_and_classes)
 			for (int j = 0; j < 4; j++)
 				ck_assert(b[j] == floorf(b[j]));
 			/* object side 12%..45% of 128 px, aspect up to 1.25 */
-			ck_assert(b[2] - b[0] <= 0.45 * 128 * 1.12 + 1 && b[3] - b[1] <= 0.45 * 128 * 1.12 + 1);
+			const double most = 0.45 * 128 * 1.12 + 1;
+			ck_assert(b[2] - b[0] <= most && b[3] - b[1] <= most);
 		}
 		for (size_t k = 0; k < (size_t)128 * 128 * 3; k += 101)
 			ck_assert(s.pixels[k] >= 0 && s.pixels[k] <= 255);
@@ -754,10 +758,11 @@ START_TEST(shapes_boxes_tight)
 					best_out = fmin(best_out, rgb_distance(po, o));
 				}
 			}
-			ck_assert_msg(best_in <= 0.8 * contrast, "image %zu edge %d: %g of %g", i, e,
-			              best_in, contrast);
-			ck_assert_msg(best_out >= 0.1 * contrast, "image %zu edge %d outside: %g of %g", i,
-			              e, best_out, contrast);
+			ck_assert_msg(best_in <= 0.8 * contrast, "image %zu edge %d: %g of %g", i,
+			              e, best_in, contrast);
+			ck_assert_msg(best_out >= 0.1 * contrast,
+			              "image %zu edge %d outside: %g of %g", i, e, best_out,
+			              contrast);
 		}
 #undef AT
 		checked++;
@@ -776,9 +781,9 @@ START_TEST(shapes_bad_options)
 		reg, KCV_KIND_DATASET,
 		"{\"plugin\": \"synthetic_shapes\", \"min_objects\": 5, \"max_objects\": 2}", NULL);
 	ck_assert_msg(strstr(msg, "min_objects (5) is larger than max_objects (2)"), "%s", msg);
-	msg = harness_new_fails(reg, KCV_KIND_DATASET,
-	                        "{\"plugin\": \"synthetic_shapes\", \"min_size\": 0.5, \"max_size\": 0.2}",
-	                        NULL);
+	msg = harness_new_fails(
+		reg, KCV_KIND_DATASET,
+		"{\"plugin\": \"synthetic_shapes\", \"min_size\": 0.5, \"max_size\": 0.2}", NULL);
 	ck_assert_msg(strstr(msg, "min_size"), "%s", msg);
 	kcv_registry_free(reg);
 }

@@ -77,7 +77,7 @@ KCV_API kcv_status kcv_dataset_get(const kcv_instance *ds, size_t index, unsigne
 /* Write the first `limit` samples (0 = all) of a dataset as a VOCdevkit
  * folder that the pascal_voc dataset reads back: <dir>/VOC<year>/JPEGImages,
  * Annotations and ImageSets/Main/<split_file>.txt. Images are written as
- * they come from the dataset (JPEG, quality 95), boxes in pixels (integers
+ * they come from the dataset (JPEG, quality 100, 4:4:4), boxes in pixels (integers
  * when they are integral). Ids are the samples' ids, or 6-digit indices. */
 KCV_API kcv_status kcv_dataset_export_voc(const kcv_instance *ds, const char *dir, int year,
                                           const char *split_file, size_t limit,

@@ -182,6 +182,14 @@ static kcv_status jitter_create(void *priv, const void *config, const kcv_contex
 #define BPIX 8
 #define BLK (3 * BPIX)
 
+/* gcc if-converts (and so vectorises) the HSV loop only when FP operations
+ * may be speculated; nothing here reads FP exception flags. A region rather
+ * than a function attribute, so that the small helpers still inline. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 static inline float maxf(float a, float b)
 {
 	return a > b ? a : b;
@@ -252,10 +260,9 @@ static void block_hsv(const jitter_run *run, float *restrict r, float *restrict 
 	/* without saturation m = 1 leaves S as it is (S <= 1) */
 	const float m = run->sat ? run->m : 1.0f, hd = run->hd;
 	/* Written without branches so that gcc vectorises it: selects pick only
-	 * operands or constants, and all arithmetic runs unconditionally (a
-	 * conditional FP operation would stop if-conversion under
-	 * -ftrapping-math). Divisors get a tiny bias instead of a test: for a
-	 * gray pixel range = 0, so S = 0 and, as r == max, H = 0 * big = 0. */
+	 * operands or constants and all arithmetic runs unconditionally.
+	 * Divisors get a tiny bias instead of a test: for a gray pixel
+	 * range = 0, so S = 0 and, as r == max, H = 0 * big = 0. */
 	for (int k = 0; k < BPIX; k++) {
 		/* TF rgb_to_hsv: V = max, S = range / V, H from the largest channel */
 		float mx = maxf(r[k], maxf(g[k], b[k]));
@@ -267,20 +274,20 @@ static void block_hsv(const jitter_run *run, float *restrict r, float *restrict 
 		float a = rmax ? g[k] : (gmax ? b[k] : r[k]);
 		float c2 = rmax ? b[k] : (gmax ? r[k] : g[k]);
 		float off = rmax ? 0.0f : (gmax ? 2.0f / 6.0f : 4.0f / 6.0f);
-		float h = norm * (a - c2) + off;
-		h += h < 0.0f ? 1.0f : 0.0f;
-		/* adjust: the hue delta is within [-0.5, 0.5], one wrap suffices */
-		h += hd;
-		h += h < 0.0f ? 1.0f : 0.0f;
-		h -= h >= 1.0f ? 1.0f : 0.0f;
+		/* H in [-1/6, 1) before wrapping; with the delta (|delta| <= 0.5)
+		 * H + 1 lies in (0, 2.5), so truncation is floor: wrap to [0, 1) */
+		float h = norm * (a - c2) + off + hd + 1.0f;
+		h -= (float)(int)h;
 		s = minf(s * m, 1.0f);
 		/* channel n (R 5, G 3, B 1) = V - C clamp(min(t, 4 - t), 0, 1),
 		 * t = (n + 6H) mod 6, C = S V */
 		float h6 = h * 6.0f, c = s * mx;
 		float tr = 5.0f + h6, tg = 3.0f + h6, tb = 1.0f + h6;
-		tr -= tr >= 6.0f ? 6.0f : 0.0f;
-		tg -= tg >= 6.0f ? 6.0f : 0.0f;
-		tb -= tb >= 6.0f ? 6.0f : 0.0f;
+		/* mod 6 by truncation (t > 0); the result is continuous across
+		 * the wrap, so rounding at t = 6 does not matter */
+		tr -= 6.0f * (float)(int)(tr * (1.0f / 6.0f));
+		tg -= 6.0f * (float)(int)(tg * (1.0f / 6.0f));
+		tb -= 6.0f * (float)(int)(tb * (1.0f / 6.0f));
 		tr = minf(maxf(minf(tr, 4.0f - tr), 0.0f), 1.0f);
 		tg = minf(maxf(minf(tg, 4.0f - tg), 0.0f), 1.0f);
 		tb = minf(maxf(minf(tb, 4.0f - tb), 0.0f), 1.0f);
@@ -335,8 +342,8 @@ static void block_color(const jitter_run *run, float *restrict q)
 			q[k] = q[k] * run->back + run->vlo;
 }
 
-/* Run fn over whole blocks of px (n floats, a multiple of 3); the tail is
- * padded into a local block. */
+/* Pass 1 (levels) or pass 2 over px (n floats, a multiple of 3) in whole
+ * blocks; the tail goes through a zero-padded local block. */
 static void for_blocks(const jitter_run *run, float *px, size_t n, int levels, double sums[3])
 {
 	float acc[BLK] = {0};
@@ -371,6 +378,10 @@ static void for_blocks(const jitter_run *run, float *px, size_t n, int levels, d
 		for (int k = 0; k < BLK; k++)
 			sums[k % 3] += acc[k];
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
 
 static kcv_status jitter_apply(void *priv, kcv_sample *s, kcv_rng *rng, kcv_error *err)
 {

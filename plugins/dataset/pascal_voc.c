@@ -163,7 +163,6 @@ typedef struct xml_state {
 	char text[TEXT_BYTES];
 	size_t text_len;
 	unsigned seen;        /* image-level fields */
-	double size[3];       /* width, height, depth */
 	int object_no;        /* objects started so far */
 	unsigned object_seen; /* fields of the current object */
 	char name[TEXT_BYTES];
@@ -184,56 +183,33 @@ static void xml_fail(xml_state *x)
 	XML_StopParser(x->parser, XML_FALSE);
 }
 
-/* Prefix "object N: " for object fields. */
-static void field_where(const xml_state *x, enum field f, char *buf, size_t size)
-{
-	if (f >= F_NAME)
-		snprintf(buf, size, "object %d: %s", x->object_no, fields[f].label);
-	else
-		snprintf(buf, size, "%s", fields[f].label);
-}
-
-static int parse_number(xml_state *x, enum field f, const char *text, double *out)
-{
-	char *end = NULL;
-	errno = 0;
-	double v = strtod(text, &end);
-	if (!text[0] || *end != '\0' || errno == ERANGE || !isfinite(v)) {
-		char where[96];
-		field_where(x, f, where, sizeof(where));
-		KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL, "%s is not a number: '%s'", where,
-		          text);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
+/* Keep the text of field f: the name as is, numbers parsed. */
 static void store_field(xml_state *x, enum field f, char *text)
 {
-	unsigned bit = 1u << f;
 	unsigned *seen = f >= F_NAME ? &x->object_seen : &x->seen;
-	if (*seen & bit) {
-		char where[96];
-		field_where(x, f, where, sizeof(where));
+	char where[96];
+	if (f >= F_NAME)
+		snprintf(where, sizeof(where), "object %d: %s", x->object_no, fields[f].label);
+	else
+		snprintf(where, sizeof(where), "%s", fields[f].label);
+	if (*seen & (1u << f)) {
 		KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL, "%s appears twice", where);
 		xml_fail(x);
 		return;
 	}
-	*seen |= bit;
+	*seen |= 1u << f;
 	if (f == F_NAME) {
 		snprintf(x->name, sizeof(x->name), "%s", text);
 		return;
 	}
-	double v;
-	if (parse_number(x, f, text, &v) != 0) {
+	char *end = NULL;
+	errno = 0;
+	x->values[f] = strtod(text, &end);
+	if (!text[0] || *end != '\0' || errno == ERANGE || !isfinite(x->values[f])) {
+		KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL, "%s is not a number: '%s'", where,
+		          text);
 		xml_fail(x);
-		return;
 	}
-	if (f <= F_DEPTH)
-		x->size[f - F_WIDTH] = v;
-	else
-		x->values[f] = v;
 }
 
 static int class_lookup(const voc_priv *p, const char *name)
@@ -388,10 +364,11 @@ static kcv_status parse_annotation(voc_priv *p, const char *file, voc_image *img
 	for (int i = 0; i < 2; i++) {
 		enum field sf = size_fields[i];
 		if (!(x->seen & (1u << sf))) {
-			st = KCV_ERROR(err, KCV_ERR_INVALID, file, NULL, "%s missing", fields[sf].label);
+			st = KCV_ERROR(err, KCV_ERR_INVALID, file, NULL, "%s missing",
+			               fields[sf].label);
 			goto done;
 		}
-		double v = x->size[sf - F_WIDTH];
+		double v = x->values[sf];
 		if (v < 1 || v > 65535 || v != floor(v)) {
 			st = KCV_ERROR(err, KCV_ERR_INVALID, file, NULL,
 			               "%s must be a whole number of pixels in [1,65535], got %g",
@@ -399,8 +376,8 @@ static kcv_status parse_annotation(voc_priv *p, const char *file, voc_image *img
 			goto done;
 		}
 	}
-	img->width = (int)x->size[0];
-	img->height = (int)x->size[1];
+	img->width = (int)x->values[F_WIDTH];
+	img->height = (int)x->values[F_HEIGHT];
 	img->count = p->num_objects - img->first;
 done:
 	if (parser)
@@ -423,8 +400,8 @@ static kcv_status read_ids(voc_priv *p, const char *split, const kcv_context *ct
 	    sizeof(file))
 		return KCV_ERROR(err, KCV_ERR_INVALID, ctx->source, opt, "path too long");
 	if (!exists(file, 0))
-		return KCV_ERROR(err, KCV_ERR_IO, ctx->source, opt, "split file '%s' does not exist",
-		                 file);
+		return KCV_ERROR(err, KCV_ERR_IO, ctx->source, opt,
+		                 "split file '%s' does not exist", file);
 	size_t size;
 	p->ids_text = read_whole(file, "split file", &size, err);
 	if (!p->ids_text)
@@ -491,7 +468,8 @@ static kcv_status check_classes(voc_priv *p, const voc_config *c, const kcv_cont
 	p->num_classes = c->classes.n;
 	for (size_t i = 0; i < p->num_classes; i++) {
 		if (!p->classes[i][0])
-			return KCV_ERROR(err, KCV_ERR_INVALID, ctx->source, opt, "class %zu is empty", i);
+			return KCV_ERROR(err, KCV_ERR_INVALID, ctx->source, opt,
+			                 "class %zu is empty", i);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(p->classes[j], p->classes[i]) == 0)
 				return KCV_ERROR(err, KCV_ERR_INVALID, ctx->source, opt,
@@ -521,8 +499,9 @@ static kcv_status find_dir(voc_priv *p, const voc_config *c, const kcv_context *
 		snprintf(ann, sizeof(ann), "%.*s/Annotations", (int)n, root);
 		if (!exists(ann, 1))
 			return KCV_ERROR(err, KCV_ERR_IO, ctx->source, opt,
-			                 "'%s' does not exist: root must be a VOCdevkit folder holding "
-			                 "VOC%lld/", dir, (long long)c->year);
+			                 "'%s' does not exist: root must be a VOCdevkit "
+			                 "folder holding VOC%lld/",
+			                 dir, (long long)c->year);
 		snprintf(dir, sizeof(dir), "%.*s", (int)n, root);
 	}
 	p->dir = strdup(dir);
@@ -612,7 +591,8 @@ static void check_boxes(const voc_priv *p, const voc_image *img, int w, int h,
 			problem(cs, file, "object %d (%s): empty box (%g,%g)-(%g,%g)", o->number,
 			        p->classes[o->cls], b[0], b[1], b[2], b[3]);
 		else if (b[0] < 0 || b[1] < 0 || b[2] > w || b[3] > h)
-			problem(cs, file, "object %d (%s): box (%g,%g)-(%g,%g) leaves the %dx%d image",
+			problem(cs, file,
+			        "object %d (%s): box (%g,%g)-(%g,%g) leaves the %dx%d image",
 			        o->number, p->classes[o->cls], b[0], b[1], b[2], b[3], w, h);
 	}
 }
@@ -715,14 +695,15 @@ static kcv_status read_image(const voc_image *img, const char *jpg, unsigned fla
 		problem(cs, jpg, "%s", local.text);
 		jw = img->width, jh = img->height;
 	} else if (check && (jw != img->width || jh != img->height)) {
-		problem(cs, jpg, "the image is %dx%d but its annotation's <size> says %dx%d", jw, jh,
-		        img->width, img->height);
+		problem(cs, jpg, "the image is %dx%d but its annotation's <size> says %dx%d",
+		        jw, jh, img->width, img->height);
 	}
 	if (warning[0]) {
 		if (!check) {
 			free(*rgb);
 			*rgb = NULL;
-			return KCV_ERROR(err, KCV_ERR_INVALID, jpg, NULL, "corrupt JPEG: %s", warning);
+			return KCV_ERROR(err, KCV_ERR_INVALID, jpg, NULL, "corrupt JPEG: %s",
+			                 warning);
 		}
 		problem(cs, jpg, "corrupt JPEG: %s", warning);
 	}
@@ -747,7 +728,7 @@ static kcv_status voc_get(const void *priv, size_t index, unsigned flags, kcv_sa
 	s->clipped_boxes = 0;
 
 	uint8_t *rgb = NULL;
-	int w, h;
+	int w = 0, h = 0;
 	kcv_status st = read_image(img, jpg, flags, &cs, &rgb, &w, &h, err);
 	if (st != KCV_OK)
 		return st;

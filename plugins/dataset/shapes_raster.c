@@ -189,7 +189,8 @@ static void grid_fill(value_grid *vg, int g, float amplitude, kcv_rng *rng)
 	for (int y = 0; y <= g; y++)
 		for (int x = 0; x <= g; x++)
 			for (int c = 0; c < 3; c++)
-				vg->node[y][x][c] = (float)kcv_rng_range(rng, -amplitude, amplitude);
+				vg->node[y][x][c] =
+					(float)kcv_rng_range(rng, -amplitude, amplitude);
 }
 
 static float smooth(float f)
@@ -205,8 +206,10 @@ static void grid_row(const value_grid *vg, float gy, float out[GRID_MID + 1][3])
 		iy = vg->g - 1;
 	float f = smooth(gy - (float)iy);
 	for (int x = 0; x <= vg->g; x++)
-		for (int c = 0; c < 3; c++)
-			out[x][c] = vg->node[iy][x][c] + (vg->node[iy + 1][x][c] - vg->node[iy][x][c]) * f;
+		for (int c = 0; c < 3; c++) {
+			float a = vg->node[iy][x][c], b = vg->node[iy + 1][x][c];
+			out[x][c] = a + (b - a) * f;
+		}
 }
 
 /* Pixel noise: three standard normals per pixel from one 64-bit value of an

@@ -281,7 +281,8 @@ static kcv_status syn_get(const void *priv, size_t index, unsigned flags, kcv_sa
 		goto done;
 	}
 
-	int n = p->min_objects + (int)kcv_rng_below(&g, (uint64_t)(p->max_objects - p->min_objects + 1));
+	uint64_t choices = (uint64_t)(p->max_objects - p->min_objects + 1);
+	int n = p->min_objects + (int)kcv_rng_below(&g, choices);
 	for (int tries = 0; sc->placed < n && tries < TRIES_PER_OBJECT * n; tries++) {
 		int r = try_place(sc, &g, &a, err);
 		if (r < 0) {
@@ -311,9 +312,11 @@ static const kcv_option syn_options[] = {
 	{.name = "max_objects", .type = KCV_OPT_INT, .offset = offsetof(syn_config, max_objects),
 	 .def = "8", .min = 1, .max = MAX_OBJECTS, .doc = "most objects in an image"},
 	{.name = "min_size", .type = KCV_OPT_FLOAT, .offset = offsetof(syn_config, min_size),
-	 .def = "0.12", .min = 0.02, .max = 1, .doc = "smallest object side, fraction of the image side"},
+	 .def = "0.12", .min = 0.02, .max = 1,
+	 .doc = "smallest object side, fraction of the image side"},
 	{.name = "max_size", .type = KCV_OPT_FLOAT, .offset = offsetof(syn_config, max_size),
-	 .def = "0.45", .min = 0.02, .max = 1, .doc = "largest object side, fraction of the image side"},
+	 .def = "0.45", .min = 0.02, .max = 1,
+	 .doc = "largest object side, fraction of the image side"},
 	{0},
 };
 
