@@ -173,7 +173,8 @@ static void crop_pad(const float *src, int nw, int nh, int ox, int oy, float *ds
 		float *d = dst + (size_t)y * row;
 		size_t done = 0;
 		if (y + oy < nh && cw > 0) {
-			memcpy(d, src + ((size_t)(y + oy) * nw + ox) * 3, (size_t)cw * 3 * sizeof(float));
+			const float *from = src + ((size_t)(y + oy) * nw + ox) * 3;
+			memcpy(d, from, (size_t)cw * 3 * sizeof(float));
 			done = (size_t)cw * 3;
 		}
 		for (size_t i = done; i < row; i++)

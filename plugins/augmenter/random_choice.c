@@ -97,7 +97,8 @@ static kcv_status choice_create(void *priv, const void *config, const kcv_contex
 	if (!ctx || !ctx->registry)
 		return KCV_ERROR(err, KCV_ERR_INTERNAL, NULL, base, "no registry to create layers");
 	if (!c->layers || !json_is_array(c->layers))
-		return path_error(err, ctx, lpath, "expected a non-empty array of augmenter specs, got %s",
+		return path_error(err, ctx, lpath,
+		                  "expected a non-empty array of augmenter specs, got %s",
 		                  c->layers ? json_kind(c->layers) : "nothing");
 	size_t n = json_array_size(c->layers);
 	if (n == 0)
