@@ -75,6 +75,28 @@ expect_in "$TMP/err" "xmin" "missing xmin names the field"
 printf '<annotation><object>' >"$TMP/voc/VOC2007/Annotations/$xml_victim.xml"
 expect_status 1 "malformed XML" -- "$KCV" data "$PIPE" --split validation --stats
 expect_in "$TMP/err" "$xml_victim.xml:1:" "malformed XML has file:line"
+
+# a box reaching outside its image is clipped, counted and reported once;
+# an image without objects is kept with no boxes
+cp "$VOC_MINI/VOC2007/Annotations/$xml_victim.xml" "$TMP/voc/VOC2007/Annotations/$xml_victim.xml"
+chmod u+w "$TMP/voc/VOC2007/Annotations/$xml_victim.xml"
+sed -i '0,/<xmax>[0-9]*<\/xmax>/s//<xmax>9999<\/xmax>/' "$TMP/voc/VOC2007/Annotations/$xml_victim.xml"
+empty=$(sed -n 4p "$VOC_MINI/VOC2007/ImageSets/Main/val.txt")
+"$PY" - "$TMP/voc/VOC2007/Annotations/$empty.xml" <<'PYEOF'
+import sys, xml.etree.ElementTree as ET
+t = ET.parse(sys.argv[1])
+for o in t.getroot().findall("object"):
+    t.getroot().remove(o)
+t.write(sys.argv[1])
+PYEOF
+expect_status 0 "box outside the image is loaded" -- "$KCV" data "$PIPE" --split validation --bench --seconds 0 --json --set data.workers=2
+[ "$(grep -c "clipped" "$TMP/err")" -eq 1 ] && pass "clipping reported once" || fail "clipping not reported exactly once: $(cat "$TMP/err")"
+expect_in "$TMP/err" "1 box reached outside its image" "clip count"
+expect_in "$TMP/out" '"images": 24' "the image without objects is kept"
+expect_status 1 "check lists the box outside the image" -- "$KCV" data "$PIPE" --split validation --check
+expect_in "$TMP/err" "$xml_victim.xml" "check names the file with the box outside"
+expect_status 0 "stats with an image without objects" -- "$KCV" data "$PIPE" --split validation --stats --json
+expect_in "$TMP/out" '"images": 24' "empty image counted"
 export VOC_ROOT="$VOC_MINI"
 
 # --bench (speed is recorded in BENCHMARKS.md, not asserted here)
