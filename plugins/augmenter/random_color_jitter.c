@@ -43,13 +43,12 @@ typedef struct factor_range {
 } factor_range;
 
 typedef struct jitter_priv {
-	float vlo, vhi;   /* value_range */
-	int map_range;    /* value_range is not [0,255] */
+	float vlo, vhi;          /* value_range */
+	int map_range;           /* value_range is not [0,255] */
 	factor_range brightness; /* fraction of 255 */
 	factor_range contrast;   /* multiplier */
 	factor_range saturation; /* s, before s / (1 - s) */
 	factor_range hue;        /* f, before the sign and the halving */
-	char path[256];
 } jitter_priv;
 
 static const kcv_option jitter_options[] = {
@@ -127,8 +126,6 @@ static kcv_status jitter_create(void *priv, const void *config, const kcv_contex
 {
 	jitter_priv *p = priv;
 	const jitter_config *c = config;
-	snprintf(p->path, sizeof(p->path), "%s", ctx && ctx->path ? ctx->path : "");
-
 	if (c->value_range.n != 2 || !(c->value_range.v[0] < c->value_range.v[1]))
 		return option_error(err, ctx, "value_range",
 		                    "lower bound must be below upper bound");
@@ -260,28 +257,25 @@ static void block_hsv(const jitter_run *run, float *restrict r, float *restrict 
 	/* without saturation m = 1 leaves S as it is (S <= 1) */
 	const float m = run->sat ? run->m : 1.0f, hd = run->hd;
 	/* Written without branches so that gcc vectorises it: selects pick only
-	 * operands or constants and all arithmetic runs unconditionally.
-	 * Divisors get a tiny bias instead of a test: for a gray pixel
-	 * range = 0, so S = 0 and, as r == max, H = 0 * big = 0. */
+	 * operands or constants and all arithmetic runs unconditionally. The
+	 * divisor gets a tiny bias instead of a test: for a gray pixel
+	 * range = 0, so C = 0 and, as r == max, H = 0 * big = 0. */
 	for (int k = 0; k < BPIX; k++) {
 		/* TF rgb_to_hsv: V = max, S = range / V, H from the largest channel */
 		float mx = maxf(r[k], maxf(g[k], b[k]));
 		float mn = minf(r[k], minf(g[k], b[k]));
 		float range = mx - mn;
-		float s = maxf(range / (mx + 1e-30f), 0.0f);
 		float norm = 1.0f / (6.0f * range + 1e-30f);
 		int rmax = r[k] == mx, gmax = g[k] == mx;
 		float a = rmax ? g[k] : (gmax ? b[k] : r[k]);
 		float c2 = rmax ? b[k] : (gmax ? r[k] : g[k]);
 		float off = rmax ? 0.0f : (gmax ? 2.0f / 6.0f : 4.0f / 6.0f);
-		/* H in [-1/6, 1) before wrapping; with the delta (|delta| <= 0.5)
+		/* H lies in [-1/6, 5/6] before wrapping; with the delta (<= 0.5)
 		 * H + 1 lies in (0, 2.5), so truncation is floor: wrap to [0, 1) */
 		float h = norm * (a - c2) + off + hd + 1.0f;
 		h -= (float)(int)h;
-		s = minf(s * m, 1.0f);
-		/* channel n (R 5, G 3, B 1) = V - C clamp(min(t, 4 - t), 0, 1),
-		 * t = (n + 6H) mod 6, C = S V */
-		float h6 = h * 6.0f, c = s * mx;
+		/* chroma C = S' V = min(S m, 1) V = min(range m, V): no division */
+		float h6 = h * 6.0f, c = minf(range * m, mx);
 		float tr = 5.0f + h6, tg = 3.0f + h6, tb = 1.0f + h6;
 		/* mod 6 by truncation (t > 0); the result is continuous across
 		 * the wrap, so rounding at t = 6 does not matter */
@@ -342,41 +336,43 @@ static void block_color(const jitter_run *run, float *restrict q)
 			q[k] = q[k] * run->back + run->vlo;
 }
 
-/* Pass 1 (levels) or pass 2 over px (n floats, a multiple of 3) in whole
- * blocks; the tail goes through a zero-padded local block. */
-static void for_blocks(const jitter_run *run, float *px, size_t n, int levels, double sums[3])
+enum pass { PASS_LEVELS = 1, PASS_COLOR = 2, PASS_BOTH = 3 };
+
+/* One pass over px (n floats, a multiple of 3) in whole blocks; the tail
+ * goes through a zero-padded local block. PASS_LEVELS also sums each
+ * channel into sums[3] (for the contrast means). */
+static void for_blocks(const jitter_run *run, float *px, size_t n, enum pass pass,
+                       double sums[3])
 {
 	float acc[BLK] = {0};
 	size_t i = 0, nb = 0;
 	for (; i + BLK <= n; i += BLK) {
-		if (levels) {
-			block_levels(run, px + i, acc);
-			if (++nb == 512) { /* keep the float partial sums short */
-				for (int k = 0; k < BLK; k++) {
-					sums[k % 3] += acc[k];
-					acc[k] = 0.0f;
-				}
-				nb = 0;
+		float *q = px + i;
+		if (pass & PASS_LEVELS)
+			block_levels(run, q, acc);
+		if (pass & PASS_COLOR)
+			block_color(run, q);
+		if (++nb == 512) { /* keep the float partial sums short */
+			for (int k = 0; k < BLK; k++) {
+				sums[k % 3] += acc[k];
+				acc[k] = 0.0f;
 			}
-		} else {
-			block_color(run, px + i);
+			nb = 0;
 		}
 	}
 	if (i < n) {
 		float tail[BLK] = {0}, tacc[BLK] = {0};
 		memcpy(tail, px + i, (n - i) * sizeof(float));
-		if (levels) {
+		if (pass & PASS_LEVELS)
 			block_levels(run, tail, tacc);
-			for (size_t k = 0; k < n - i; k++)
-				acc[k] += tail[k];
-		} else {
+		if (pass & PASS_COLOR)
 			block_color(run, tail);
-		}
+		for (size_t k = 0; k < n - i; k++)
+			acc[k] += tacc[k];
 		memcpy(px + i, tail, (n - i) * sizeof(float));
 	}
-	if (levels)
-		for (int k = 0; k < BLK; k++)
-			sums[k % 3] += acc[k];
+	for (int k = 0; k < BLK; k++)
+		sums[k % 3] += acc[k];
 }
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -404,15 +400,16 @@ static kcv_status jitter_apply(void *priv, kcv_sample *s, kcv_rng *rng, kcv_erro
 		.hd = d.hue,
 	};
 	size_t npix = (size_t)s->width * s->height, n = npix * 3;
-	if (run.map || run.bright || run.con) {
-		double sums[3] = {0, 0, 0};
-		for_blocks(&run, s->pixels, n, 1, sums);
+	double sums[3] = {0, 0, 0};
+	if (run.con) {
+		/* the means need the whole image after brightness: two passes */
+		for_blocks(&run, s->pixels, n, PASS_LEVELS, sums);
 		for (int k = 0; k < BLK; k++)
 			run.mu[k] = (float)(sums[k % 3] / (double)npix);
+		for_blocks(&run, s->pixels, n, PASS_COLOR, sums);
+	} else if (run.map || run.bright || run.sat || run.hue) {
+		for_blocks(&run, s->pixels, n, PASS_BOTH, sums);
 	}
-	/* the mapping back happens in pass 2; pass 1 already mapped */
-	if (run.con || run.sat || run.hue || run.map)
-		for_blocks(&run, s->pixels, n, 0, NULL);
 	return KCV_OK;
 }
 

@@ -209,6 +209,10 @@ static void store_field(xml_state *x, enum field f, char *text)
 		KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL, "%s is not a number: '%s'", where,
 		          text);
 		xml_fail(x);
+	} else if (fabs(x->values[f]) > 1e9) {
+		KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL, "%s is out of range: %s", where,
+		          text);
+		xml_fail(x);
 	}
 }
 
