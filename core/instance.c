@@ -1,6 +1,8 @@
 /* Component instances: a spec (JSON) validated against a component's schema,
  * its config, and its private state. */
 #include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,4 +221,18 @@ kcv_status kcv_dataset_get(const kcv_instance *ds, size_t index, unsigned flags,
 {
 	const kcv_dataset_vtable *vt = ds->comp->vtable;
 	return vt->get(ds->priv, index, flags, out, report, err);
+}
+
+kcv_status kcv_error_option(kcv_error *err, const kcv_context *ctx, const char *option,
+                            const char *fmt, ...)
+{
+	char path[300], text[768];
+	kcv_path_join(path, sizeof(path), ctx && ctx->path ? ctx->path : "", option ? option : "");
+	if (!option)
+		snprintf(path, sizeof(path), "%s", ctx && ctx->path ? ctx->path : "");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	return KCV_ERROR(err, KCV_ERR_INVALID, ctx ? ctx->source : NULL, path, "%s", text);
 }

@@ -293,6 +293,19 @@ static int convert(const apply_ctx *c, const kcv_option *o, json_t *v, json_t *o
 			json_decref(ri);
 			free(iorig);
 		}
+		if (rc == 0 && (o->flags & KCV_OPT_ASCENDING) && et != KCV_OPT_STRING) {
+			for (size_t i = 1; i < n && rc == 0; i++) {
+				double prev = et == KCV_OPT_FLOAT ? ((double *)items)[i - 1]
+				                                  : (double)((int64_t *)items)[i - 1];
+				double cur = et == KCV_OPT_FLOAT ? ((double *)items)[i]
+				                                 : (double)((int64_t *)items)[i];
+				if (!(prev < cur))
+					rc = KCV_ERROR(c->err, KCV_ERR_INVALID, c->source, path,
+					               "expected increasing values ([low, high] with low < high), "
+					               "got %g before %g",
+					               prev, cur);
+			}
+		}
 		if (rc == 0) {
 			if (o->type == KCV_OPT_FLOATS)
 				*(kcv_floats *)field = (kcv_floats){n, items};

@@ -604,7 +604,7 @@ START_TEST(test_jitter_value_range_and_errors)
 	m = harness_new_fails(reg, KCV_KIND_AUGMENTER,
 	                      "{\"plugin\": \"random_color_jitter\", \"value_range\": [255, 0]}",
 	                      NULL);
-	assert_contains(m, "test.value_range: lower bound must be below upper bound");
+	assert_contains(m, "test.value_range: expected increasing values");
 	m = harness_new_fails(reg, KCV_KIND_AUGMENTER,
 	                      "{\"plugin\": \"random_color_jitter\", \"brightness_factor\": 2}",
 	                      NULL);
@@ -683,7 +683,7 @@ START_TEST(test_sharpness)
 	assert_contains(m, "test.factor");
 	m = harness_new_fails(reg, KCV_KIND_AUGMENTER,
 	                      "{\"plugin\": \"random_sharpness\", \"value_range\": [1, 1]}", NULL);
-	assert_contains(m, "test.value_range: lower bound must be below upper bound");
+	assert_contains(m, "test.value_range: expected increasing values");
 	kcv_sample_release(&s);
 	kcv_sample_release(&orig);
 	kcv_sample_release(&t);
@@ -753,7 +753,7 @@ START_TEST(test_choice_errors)
 		 "test.layers.0.mode"},
 		{"{\"plugin\": \"random_choice\", \"layers\": [{\"plugin\": \"random_flip\"}, "
 		 "{\"plugin\": \"random_color_jitter\", \"value_range\": [1, 0]}]}",
-		 "test.layers.1.value_range: lower bound must be below upper bound"},
+		 "test.layers.1.value_range: expected increasing values"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		assert_contains(harness_new_fails(reg, KCV_KIND_AUGMENTER, cases[i].json, NULL),

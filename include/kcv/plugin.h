@@ -71,7 +71,8 @@ typedef struct kcv_strings {
 	const char *const *v;
 } kcv_strings;
 
-#define KCV_OPT_REQUIRED 1u /* the key must be present */
+#define KCV_OPT_REQUIRED 1u  /* the key must be present */
+#define KCV_OPT_ASCENDING 2u /* array items strictly increasing ([low, high]) */
 
 typedef struct kcv_option {
 	const char *name;
@@ -84,7 +85,7 @@ typedef struct kcv_option {
 	size_t min_items, max_items; /* arrays; 0 = no limit */
 	const char *const *choices;  /* KCV_OPT_ENUM: NULL-terminated names */
 	const char *doc;             /* one line for `kcv plugins` */
-	unsigned flags;              /* KCV_OPT_REQUIRED */
+	unsigned flags;              /* KCV_OPT_REQUIRED | KCV_OPT_ASCENDING */
 } kcv_option;
 
 /* ---- what create() gets --------------------------------------------------- */
@@ -105,6 +106,12 @@ typedef struct kcv_context {
 	const char *split;            /* datasets: "train", "validation", "test" */
 	const char *base_dir;         /* folder of the pipeline file */
 } kcv_context;
+
+/* Record a KCV_ERR_INVALID error about option `option` of the component
+ * being created (path "<ctx->path>.<option>", or ctx->path when option is
+ * NULL), in ctx->source. Returns KCV_ERR_INVALID. */
+KCV_API kcv_status kcv_error_option(kcv_error *err, const kcv_context *ctx, const char *option,
+                                    const char *fmt, ...) KCV_PRINTF(4, 5);
 
 /* Where problems found while reading data go (kcv data --check). */
 typedef struct kcv_report {

@@ -73,21 +73,6 @@ static const kcv_option jr_options[] = {
 	{0},
 };
 
-static kcv_status option_error(kcv_error *err, const kcv_context *ctx, const char *option,
-                               const char *fmt, ...) KCV_PRINTF(4, 5);
-static kcv_status option_error(kcv_error *err, const kcv_context *ctx, const char *option,
-                               const char *fmt, ...)
-{
-	char path[256], text[512];
-	const char *base = ctx && ctx->path ? ctx->path : "";
-	snprintf(path, sizeof(path), "%s%s%s", base, *base ? "." : "", option);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	return KCV_ERROR(err, KCV_ERR_INVALID, ctx ? ctx->source : NULL, path, "%s", text);
-}
-
 static kcv_status jr_create(void *priv, const void *config, const kcv_context *ctx,
                             kcv_error *err)
 {
@@ -102,19 +87,19 @@ static kcv_status jr_create(void *priv, const void *config, const kcv_context *c
 		p->th = ctx ? ctx->image_height : 0;
 	}
 	if (c->target_size.n == 0 && (p->tw <= 0 || p->th <= 0))
-		return option_error(err, ctx, "target_size",
+		return kcv_error_option(err, ctx, "target_size",
 		                    "not set and the pipeline has no image_size to default to");
 	if (p->tw <= 0 || p->th <= 0 || p->tw > 65535 || p->th > 65535)
-		return option_error(err, ctx, "target_size",
+		return kcv_error_option(err, ctx, "target_size",
 		                    "expected [width, height] of integers in [1, 65535]");
 	if (c->scale_factor.n != 2)
-		return option_error(err, ctx, "scale_factor", "expected [low, high]");
+		return kcv_error_option(err, ctx, "scale_factor", "expected [low, high]");
 	p->lo = c->scale_factor.v[0];
 	p->hi = c->scale_factor.v[1];
 	if (!(p->lo > 0))
-		return option_error(err, ctx, "scale_factor", "lower bound must be above 0");
+		return kcv_error_option(err, ctx, "scale_factor", "lower bound must be above 0");
 	if (p->lo > p->hi)
-		return option_error(err, ctx, "scale_factor",
+		return kcv_error_option(err, ctx, "scale_factor",
 		                    "lower bound must not exceed upper bound (got [%g, %g])", p->lo,
 		                    p->hi);
 	p->fill = (float)c->fill_value;

@@ -58,7 +58,8 @@ static const kcv_option jitter_options[] = {
 	 .def = "[0, 255]",
 	 .min_items = 2,
 	 .max_items = 2,
-	 .doc = "[low, high] of the pixel values the layer sees"},
+	 .doc = "[low, high] of the pixel values the layer sees",
+	 .flags = KCV_OPT_ASCENDING},
 	{.name = "brightness_factor",
 	 .type = KCV_OPT_FLOATS,
 	 .offset = offsetof(jitter_config, brightness),
@@ -94,28 +95,12 @@ static const kcv_option jitter_options[] = {
 	{0},
 };
 
-/* Record an invalid-option error at "<component path>.<option>". */
-static kcv_status option_error(kcv_error *err, const kcv_context *ctx, const char *option,
-                               const char *fmt, ...) KCV_PRINTF(4, 5);
-static kcv_status option_error(kcv_error *err, const kcv_context *ctx, const char *option,
-                               const char *fmt, ...)
-{
-	char path[256], text[512];
-	const char *base = ctx && ctx->path ? ctx->path : "";
-	snprintf(path, sizeof(path), "%s%s%s", base, *base ? "." : "", option);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	return KCV_ERROR(err, KCV_ERR_INVALID, ctx ? ctx->source : NULL, path, "%s", text);
-}
-
 /* A [lo, hi] option: lo must not exceed hi. */
 static kcv_status check_pair(const kcv_floats *f, const kcv_context *ctx, const char *name,
                              kcv_error *err)
 {
 	if (f->n == 2 && f->v[0] > f->v[1])
-		return option_error(err, ctx, name,
+		return kcv_error_option(err, ctx, name,
 		                    "lower bound must not exceed upper bound (got [%g, %g])",
 		                    f->v[0], f->v[1]);
 	return KCV_OK;
@@ -126,9 +111,7 @@ static kcv_status jitter_create(void *priv, const void *config, const kcv_contex
 {
 	jitter_priv *p = priv;
 	const jitter_config *c = config;
-	if (c->value_range.n != 2 || !(c->value_range.v[0] < c->value_range.v[1]))
-		return option_error(err, ctx, "value_range",
-		                    "lower bound must be below upper bound");
+	/* 2 increasing values: checked by the schema */
 	p->vlo = (float)c->value_range.v[0];
 	p->vhi = (float)c->value_range.v[1];
 	p->map_range = !(p->vlo == 0.0f && p->vhi == 255.0f);

@@ -77,30 +77,15 @@ static const kcv_option crop_options[] = {
 	{0},
 };
 
-static kcv_status option_error(kcv_error *err, const kcv_context *ctx, const char *option,
-                               const char *fmt, ...) KCV_PRINTF(4, 5);
-static kcv_status option_error(kcv_error *err, const kcv_context *ctx, const char *option,
-                               const char *fmt, ...)
-{
-	char path[256], text[512];
-	const char *base = ctx && ctx->path ? ctx->path : "";
-	snprintf(path, sizeof(path), "%s%s%s", base, *base ? "." : "", option);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	return KCV_ERROR(err, KCV_ERR_INVALID, ctx ? ctx->source : NULL, path, "%s", text);
-}
-
 static kcv_status check_range(const kcv_floats *f, const kcv_context *ctx, const char *name,
                               kcv_error *err)
 {
 	if (f->n != 2)
-		return option_error(err, ctx, name, "expected [low, high]");
+		return kcv_error_option(err, ctx, name, "expected [low, high]");
 	if (!(f->v[0] > 0))
-		return option_error(err, ctx, name, "lower bound must be above 0");
+		return kcv_error_option(err, ctx, name, "lower bound must be above 0");
 	if (f->v[0] > f->v[1])
-		return option_error(err, ctx, name,
+		return kcv_error_option(err, ctx, name,
 		                    "lower bound must not exceed upper bound (got [%g, %g])",
 		                    f->v[0], f->v[1]);
 	return KCV_OK;

@@ -46,24 +46,10 @@ static const kcv_option sharp_options[] = {
 	 .def = "[0, 255]",
 	 .min_items = 2,
 	 .max_items = 2,
-	 .doc = "[low, high] of the pixel values the layer sees"},
+	 .doc = "[low, high] of the pixel values the layer sees",
+	 .flags = KCV_OPT_ASCENDING},
 	{0},
 };
-
-static kcv_status option_error(kcv_error *err, const kcv_context *ctx, const char *option,
-                               const char *fmt, ...) KCV_PRINTF(4, 5);
-static kcv_status option_error(kcv_error *err, const kcv_context *ctx, const char *option,
-                               const char *fmt, ...)
-{
-	char path[256], text[512];
-	const char *base = ctx && ctx->path ? ctx->path : "";
-	snprintf(path, sizeof(path), "%s%s%s", base, *base ? "." : "", option);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	return KCV_ERROR(err, KCV_ERR_INVALID, ctx ? ctx->source : NULL, path, "%s", text);
-}
 
 static kcv_status sharp_create(void *priv, const void *config, const kcv_context *ctx,
                                kcv_error *err)
@@ -71,17 +57,15 @@ static kcv_status sharp_create(void *priv, const void *config, const kcv_context
 	sharp_priv *p = priv;
 	const sharp_config *c = config;
 	snprintf(p->path, sizeof(p->path), "%s", ctx && ctx->path ? ctx->path : "");
-	if (c->value_range.n != 2 || !(c->value_range.v[0] < c->value_range.v[1]))
-		return option_error(err, ctx, "value_range",
-		                    "lower bound must be below upper bound");
+	/* 2 increasing values: checked by the schema */
 	p->vlo = (float)c->value_range.v[0];
 	p->vhi = (float)c->value_range.v[1];
 	p->map_range = !(p->vlo == 0.0f && p->vhi == 255.0f);
 	if (c->factor.n == 0)
-		return option_error(err, ctx, "factor", "expected a number or [low, high]");
+		return kcv_error_option(err, ctx, "factor", "expected a number or [low, high]");
 	if (c->factor.n == 2) {
 		if (c->factor.v[0] > c->factor.v[1])
-			return option_error(err, ctx, "factor",
+			return kcv_error_option(err, ctx, "factor",
 			                    "lower bound must not exceed upper bound (got [%g, %g])",
 			                    c->factor.v[0], c->factor.v[1]);
 		p->lo = c->factor.v[0];
