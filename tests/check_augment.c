@@ -1161,6 +1161,53 @@ START_TEST(test_determinism)
 }
 END_TEST
 
+/* sequence applies every layer in order on one continuing rng stream: the
+ * same as applying the layers one after the other by hand. */
+START_TEST(test_sequence_applies_all_in_order)
+{
+	kcv_registry *reg = harness_registry();
+	kcv_instance *seq = aug_new(
+		reg, "{\"plugin\": \"sequence\", \"layers\": [{\"plugin\": \"random_color_jitter\", "
+		     "\"brightness_factor\": 0.3}, {\"plugin\": \"random_flip\", \"mode\": "
+		     "\"horizontal_and_vertical\"}, {\"plugin\": \"random_sharpness\", \"factor\": 0.9}]}");
+	kcv_instance *a = aug_new(reg, "{\"plugin\": \"random_color_jitter\", \"brightness_factor\": 0.3}");
+	kcv_instance *b = aug_new(reg, "{\"plugin\": \"random_flip\", \"mode\": \"horizontal_and_vertical\"}");
+	kcv_instance *c = aug_new(reg, "{\"plugin\": \"random_sharpness\", \"factor\": 0.9}");
+	const float box[4] = {2, 3, 9, 7};
+	int changed = 0;
+	for (uint64_t seed = 0; seed < 16; seed++) {
+		kcv_sample s1 = {0}, s2 = {0}, orig = {0};
+		harness_sample(&s1, 13, 11, box, 1);
+		harness_sample(&s2, 13, 11, box, 1);
+		harness_sample(&orig, 13, 11, box, 1);
+		kcv_rng r1, r2;
+		kcv_rng_seed(&r1, seed, 1, 2, 3);
+		r2 = r1;
+		apply_ok(seq, &s1, &r1);
+		apply_ok(a, &s2, &r2);
+		apply_ok(b, &s2, &r2);
+		apply_ok(c, &s2, &r2);
+		ck_assert(memcmp(s1.pixels, s2.pixels, 13 * 11 * 3 * sizeof(float)) == 0);
+		ck_assert_uint_eq(s1.boxes.count, 1);
+		ck_assert(memcmp(s1.boxes.coords, s2.boxes.coords, 4 * sizeof(float)) == 0);
+		ck_assert(r1.s[0] == r2.s[0] && r1.s[3] == r2.s[3]);
+		changed += memcmp(s1.pixels, orig.pixels, 13 * 11 * 3 * sizeof(float)) != 0;
+		kcv_sample_release(&s1);
+		kcv_sample_release(&s2);
+		kcv_sample_release(&orig);
+	}
+	ck_assert_int_eq(changed, 16);
+	assert_contains(harness_new_fails(reg, KCV_KIND_AUGMENTER,
+	                                  "{\"plugin\": \"sequence\", \"layers\": []}", NULL),
+	                "test.layers: expected a non-empty array");
+	kcv_instance_free(seq);
+	kcv_instance_free(a);
+	kcv_instance_free(b);
+	kcv_instance_free(c);
+	kcv_registry_free(reg);
+}
+END_TEST
+
 static Suite *augment_suite(void)
 {
 	Suite *s = suite_create("augment");
@@ -1194,6 +1241,7 @@ static Suite *augment_suite(void)
 	tc = tcase_create("random_choice");
 	tcase_add_test(tc, test_choice_uniform);
 	tcase_add_test(tc, test_choice_errors);
+	tcase_add_test(tc, test_sequence_applies_all_in_order);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("jittered_resize");

@@ -35,10 +35,10 @@ START_TEST(test_builtin_plugins_found)
 	ck_assert_msg(reg != NULL, "%s", msg);
 	const char *datasets[] = {"pascal_voc", "synthetic_shapes"};
 	const char *augs[] = {"random_flip", "random_color_jitter", "random_sharpness",
-	                      "random_choice", "jittered_resize", "random_crop"};
+	                      "random_choice", "sequence", "jittered_resize", "random_crop"};
 	for (size_t i = 0; i < 2; i++)
 		ck_assert_ptr_nonnull(kcv_registry_find(reg, KCV_KIND_DATASET, datasets[i]));
-	for (size_t i = 0; i < 6; i++)
+	for (size_t i = 0; i < 7; i++)
 		ck_assert_ptr_nonnull(kcv_registry_find(reg, KCV_KIND_AUGMENTER, augs[i]));
 	/* kind matters */
 	ck_assert_ptr_null(kcv_registry_find(reg, KCV_KIND_DATASET, "random_flip"));

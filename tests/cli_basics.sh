@@ -18,7 +18,7 @@ doc = json.load(open(sys.argv[1]))
 got = {(p["kind"], p["name"]) for p in doc["plugins"]}
 want = {("dataset", "pascal_voc"), ("dataset", "synthetic_shapes"), ("augmenter", "random_flip"),
         ("augmenter", "random_color_jitter"), ("augmenter", "random_sharpness"),
-        ("augmenter", "random_choice"), ("augmenter", "jittered_resize"), ("augmenter", "random_crop")}
+        ("augmenter", "random_choice"), ("augmenter", "sequence"), ("augmenter", "jittered_resize"), ("augmenter", "random_crop")}
 assert want <= got, want - got
 for p in doc["plugins"]:
     assert p["version"] and p["file"].endswith(".so"), p

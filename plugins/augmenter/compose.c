@@ -1,9 +1,12 @@
-/* random_choice: KerasCV RandomChoice.
+/* Augmenters made of augmenters.
  *
- * `layers` is a non-empty JSON array of augmenter specs, each an object with
- * "plugin" and its options. Per image i = kcv_rng_below(rng, n) is drawn and
- * only layer i is applied, with the same rng (so each layer has p = 1/n). */
-#include <stdarg.h>
+ * random_choice (KerasCV RandomChoice): `layers` is a non-empty JSON array of
+ * augmenter specs, each an object with "plugin" and its options. Per image
+ * i = kcv_rng_below(rng, n) is drawn and only layer i is applied, with the
+ * same rng (so each layer has p = 1/n).
+ *
+ * sequence (KerasCV's Augmenter([...])): the same `layers`, all applied in
+ * order, each with the same rng stream continuing. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,18 +37,14 @@ static const kcv_option choice_options[] = {
 	{0},
 };
 
-static kcv_status path_error(kcv_error *err, const kcv_context *ctx, const char *path,
-                             const char *fmt, ...) KCV_PRINTF(4, 5);
-static kcv_status path_error(kcv_error *err, const kcv_context *ctx, const char *path,
-                             const char *fmt, ...)
-{
-	char text[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	return KCV_ERROR(err, KCV_ERR_INVALID, ctx ? ctx->source : NULL, path, "%s", text);
-}
+static const kcv_option sequence_options[] = {
+	{.name = "layers",
+	 .type = KCV_OPT_JSON,
+	 .offset = offsetof(choice_config, layers),
+	 .doc = "non-empty array of augmenter specs, all applied in order",
+	 .flags = KCV_OPT_REQUIRED},
+	{0},
+};
 
 static const char *json_kind(const json_t *v)
 {
@@ -91,28 +90,27 @@ static kcv_status choice_create(void *priv, const void *config, const kcv_contex
 	const choice_config *c = config;
 	const char *base = ctx && ctx->path ? ctx->path : "";
 	snprintf(p->path, sizeof(p->path), "%s", base);
-	char lpath[256];
+	char lpath[256], ipath[300];
 	snprintf(lpath, sizeof(lpath), "%s%slayers", base, *base ? "." : "");
 
 	if (!ctx || !ctx->registry)
 		return KCV_ERROR(err, KCV_ERR_INTERNAL, NULL, base, "no registry to create layers");
 	if (!c->layers || !json_is_array(c->layers))
-		return path_error(err, ctx, lpath,
-		                  "expected a non-empty array of augmenter specs, got %s",
-		                  c->layers ? json_kind(c->layers) : "nothing");
+		return kcv_error_option(err, ctx, "layers",
+		                        "expected a non-empty array of augmenter specs, got %s",
+		                        c->layers ? json_kind(c->layers) : "nothing");
 	size_t n = json_array_size(c->layers);
 	if (n == 0)
-		return path_error(err, ctx, lpath,
-		                  "expected a non-empty array of augmenter specs, got []");
+		return kcv_error_option(err, ctx, "layers",
+		                        "expected a non-empty array of augmenter specs, got []");
 	for (size_t i = 0; i < n; i++) {
 		const json_t *spec = json_array_get(c->layers, i);
 		if (!json_is_object(spec)) {
-			char ipath[300];
-			snprintf(ipath, sizeof(ipath), "%s.%zu", lpath, i);
-			return path_error(err, ctx, ipath,
-			                  "expected an augmenter spec such as {\"plugin\": "
-			                  "\"random_flip\"}, got %s",
-			                  json_kind(spec));
+			snprintf(ipath, sizeof(ipath), "layers.%zu", i);
+			return kcv_error_option(err, ctx, ipath,
+			                        "expected an augmenter spec such as {\"plugin\": "
+			                        "\"random_flip\"}, got %s",
+			                        json_kind(spec));
 		}
 	}
 
@@ -153,7 +151,19 @@ static kcv_status choice_apply(void *priv, kcv_sample *s, kcv_rng *rng, kcv_erro
 	return kcv_augmenter_apply(p->children[i], s, rng, err);
 }
 
+static kcv_status sequence_apply(void *priv, kcv_sample *s, kcv_rng *rng, kcv_error *err)
+{
+	choice_priv *p = priv;
+	for (size_t i = 0; i < p->n; i++) {
+		kcv_status st = kcv_augmenter_apply(p->children[i], s, rng, err);
+		if (st)
+			return st;
+	}
+	return KCV_OK;
+}
+
 static const kcv_augmenter_vtable choice_vtable = {.apply = choice_apply};
+static const kcv_augmenter_vtable sequence_vtable = {.apply = sequence_apply};
 
 static const kcv_component choice_component = {
 	.kind = KCV_KIND_AUGMENTER,
@@ -167,15 +177,29 @@ static const kcv_component choice_component = {
 	.vtable = &choice_vtable,
 };
 
-static const kcv_component *const components[] = {&choice_component, NULL};
+/* The same state and creation as random_choice; only apply differs. */
+static const kcv_component sequence_component = {
+	.kind = KCV_KIND_AUGMENTER,
+	.name = "sequence",
+	.summary = "apply several augmenters in order (KerasCV Augmenter)",
+	.options = sequence_options,
+	.config_size = sizeof(choice_config),
+	.priv_size = sizeof(choice_priv),
+	.create = choice_create,
+	.destroy = choice_destroy,
+	.vtable = &sequence_vtable,
+};
+
+static const kcv_component *const components[] = {&choice_component, &sequence_component,
+                                                   NULL};
 
 static const kcv_plugin_desc plugin = {
 	.abi_major = KCV_PLUGIN_ABI_MAJOR,
 	.abi_minor = KCV_PLUGIN_ABI_MINOR,
-	.name = "random_choice",
+	.name = "compose",
 	.version = "0.1.0",
 	.license = "MIT",
-	.summary = "KerasCV RandomChoice augmenter",
+	.summary = "augmenters made of augmenters: random_choice and sequence",
 	.components = components,
 };
 
