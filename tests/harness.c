@@ -91,3 +91,11 @@ void harness_sample(kcv_sample *s, int width, int height, const float *xyxy, siz
 		ck_assert_int_eq(kcv_boxes_push(&s->boxes, xyxy + 4 * i, (int32_t)i, 0, 0, &err), KCV_OK);
 	snprintf(s->id, sizeof(s->id), "harness");
 }
+
+void harness_get(const kcv_instance *ds, size_t i, unsigned flags, kcv_sample *s)
+{
+	kcv_error err = {0};
+	char msg[1400];
+	kcv_status st = kcv_dataset_get(ds, i, flags, s, NULL, &err);
+	ck_assert_msg(st == KCV_OK, "get %zu: %s", i, kcv_error_format(&err, msg, sizeof(msg)));
+}

@@ -31,4 +31,7 @@ const char *harness_new_fails(const kcv_registry *reg, kcv_kind kind, const char
  * kcv_sample_release. */
 void harness_sample(kcv_sample *s, int width, int height, const float *xyxy, size_t n);
 
+/* kcv_dataset_get of item i of the dataset ds into s, which must succeed. */
+void harness_get(const kcv_instance *ds, size_t i, unsigned flags, kcv_sample *s);
+
 #endif

@@ -2,14 +2,13 @@
  * ImageSets/Main/<split>.txt) read the way KerasCV's TFDS-based loader reads
  * it (keras_cv/datasets/pascal_voc/load.py, tensorflow_datasets voc.py).
  *
- * create() reads the split's ids and parses every annotation XML with expat,
- * so that size() and statistics need no I/O afterwards. Boxes keep VOC's
- * 1-based inclusive corners as they are (TFDS divides xmin by W with no -1
- * shift), so in pixels of the original image a box is (xmin, ymin, xmax,
- * ymax). get() decodes the JPEG, resizes it to the pipeline size and scales
- * the boxes along; it only reads priv, so several loader threads may call it
- * at once. */
-#include <ctype.h>
+ * create() reads the split's ids and parses every annotation XML with expat
+ * (voc_xml.c), so that size() and statistics need no I/O afterwards. Boxes
+ * keep VOC's 1-based inclusive corners as they are (TFDS divides xmin by W
+ * with no -1 shift), so in pixels of the original image a box is (xmin, ymin,
+ * xmax, ymax). get() decodes the JPEG, resizes it to the pipeline size and
+ * scales the boxes along; it only reads priv, so several loader threads may
+ * call it at once. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -19,16 +18,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <expat.h>
-
 #include <kcv/kcv.h>
 #include <kcv/plugin.h>
+
+#include "voc_xml.h"
 
 #define NAME "pascal_voc"
 #define SOURCE "[" NAME "]"
 #define PATH_BYTES 4096
-#define MAX_DEPTH 64
-#define TEXT_BYTES 256
 
 enum resize_mode { RESIZE_STRETCH = 0, RESIZE_PAD, RESIZE_NONE };
 enum unknown_mode { UNKNOWN_ERROR = 0, UNKNOWN_SKIP };
@@ -43,29 +40,12 @@ typedef struct voc_config {
 	int resize;
 } voc_config;
 
-typedef struct voc_object {
-	float box[4]; /* xmin, ymin, xmax, ymax as written in the XML */
-	int32_t cls;
-	int number;   /* 1-based position among the file's objects */
-	uint8_t difficult, truncated;
-} voc_object;
-
-typedef struct voc_image {
-	const char *id;      /* points into voc_priv.ids_text */
-	int width, height;   /* the XML's <size> */
-	size_t first, count; /* its objects: objects[first .. first + count) */
-} voc_image;
-
 typedef struct voc_priv {
 	char *dir;      /* <root>/VOC<year> */
 	char *ids_text; /* the split file, cut into ids in place */
 	voc_image *images;
 	size_t num_images;
-	voc_object *objects;
-	size_t num_objects, cap_objects;
-	const char *const *classes; /* borrowed from the config */
-	size_t num_classes;
-	int include_difficult, skip_unknown;
+	voc_annotations ann; /* the objects of all images, and the classes */
 	int resize, out_w, out_h;
 } voc_priv;
 
@@ -76,17 +56,6 @@ static int exists(const char *path, int dir)
 {
 	struct stat st;
 	return stat(path, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
-}
-
-/* Trim whitespace at both ends, in place; returns the start. */
-static char *trim(char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	size_t n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		s[--n] = '\0';
-	return s;
 }
 
 /* Read a whole file, NUL-terminated; `what` names it in messages. Caller
@@ -123,217 +92,9 @@ static const char *option_path(char *buf, size_t size, const kcv_context *ctx, c
 	return buf;
 }
 
-/* ---- annotation XML --------------------------------------------------------- */
+/* ---- annotation files ------------------------------------------------------- */
 
-/* Fields captured, each a bit in xml_state.seen / object_seen, found by the
- * element's path. Only the object's own <bndbox> matches: a <part>'s box
- * (person layout) sits one level deeper. */
-enum field {
-	F_NONE = 0, F_WIDTH, F_HEIGHT, F_DEPTH, F_NAME, F_DIFFICULT, F_TRUNCATED, F_XMIN, F_YMIN,
-	F_XMAX, F_YMAX, F_COUNT
-};
-
-static const struct {
-	const char *path, *label;
-} fields[F_COUNT] = {
-	[F_WIDTH] = {"annotation/size/width", "<size><width>"},
-	[F_HEIGHT] = {"annotation/size/height", "<size><height>"},
-	[F_DEPTH] = {"annotation/size/depth", "<size><depth>"},
-	[F_NAME] = {"annotation/object/name", "<name>"},
-	[F_DIFFICULT] = {"annotation/object/difficult", "<difficult>"},
-	[F_TRUNCATED] = {"annotation/object/truncated", "<truncated>"},
-	[F_XMIN] = {"annotation/object/bndbox/xmin", "<bndbox><xmin>"},
-	[F_YMIN] = {"annotation/object/bndbox/ymin", "<bndbox><ymin>"},
-	[F_XMAX] = {"annotation/object/bndbox/xmax", "<bndbox><xmax>"},
-	[F_YMAX] = {"annotation/object/bndbox/ymax", "<bndbox><ymax>"},
-};
-
-#define OBJECT_PATH "annotation/object"
-
-typedef struct xml_state {
-	XML_Parser parser;
-	voc_priv *p;
-	const char *file;
-	kcv_error *err;
-	int failed;
-	int depth;
-	char path[512];            /* "annotation/object/bndbox" */
-	size_t path_len[MAX_DEPTH]; /* strlen(path) before each level */
-	enum field field;          /* being captured; F_NONE otherwise */
-	char text[TEXT_BYTES];
-	size_t text_len;
-	unsigned seen;        /* image-level fields */
-	int object_no;        /* objects started so far */
-	unsigned object_seen; /* fields of the current object */
-	char name[TEXT_BYTES];
-	double values[F_COUNT];
-} xml_state;
-
-static enum field field_at(const char *path)
-{
-	for (int f = F_WIDTH; f < F_COUNT; f++)
-		if (strcmp(path, fields[f].path) == 0)
-			return (enum field)f;
-	return F_NONE;
-}
-
-static void xml_fail(xml_state *x)
-{
-	x->failed = 1;
-	XML_StopParser(x->parser, XML_FALSE);
-}
-
-/* Keep the text of field f: the name as is, numbers parsed. */
-static void store_field(xml_state *x, enum field f, char *text)
-{
-	unsigned *seen = f >= F_NAME ? &x->object_seen : &x->seen;
-	char where[96];
-	if (f >= F_NAME)
-		snprintf(where, sizeof(where), "object %d: %s", x->object_no, fields[f].label);
-	else
-		snprintf(where, sizeof(where), "%s", fields[f].label);
-	if (*seen & (1u << f)) {
-		KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL, "%s appears twice", where);
-		xml_fail(x);
-		return;
-	}
-	*seen |= 1u << f;
-	if (f == F_NAME) {
-		snprintf(x->name, sizeof(x->name), "%s", text);
-		return;
-	}
-	char *end = NULL;
-	errno = 0;
-	x->values[f] = strtod(text, &end);
-	if (!text[0] || *end != '\0' || errno == ERANGE || !isfinite(x->values[f])) {
-		KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL, "%s is not a number: '%s'", where,
-		          text);
-		xml_fail(x);
-	} else if (fabs(x->values[f]) > 1e9) {
-		KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL, "%s is out of range: %s", where,
-		          text);
-		xml_fail(x);
-	}
-}
-
-static int class_lookup(const voc_priv *p, const char *name)
-{
-	for (size_t i = 0; i < p->num_classes; i++)
-		if (strcmp(p->classes[i], name) == 0)
-			return (int)i;
-	return -1;
-}
-
-/* </object>: check the fields and append the object. */
-static void finish_object(xml_state *x)
-{
-	static const enum field required[] = {F_NAME, F_XMIN, F_YMIN, F_XMAX, F_YMAX};
-	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
-		if (!(x->object_seen & (1u << required[i]))) {
-			KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL, "object %d: %s missing",
-			          x->object_no, fields[required[i]].label);
-			xml_fail(x);
-			return;
-		}
-	}
-	voc_priv *p = x->p;
-	int cls = class_lookup(p, x->name);
-	if (cls < 0) {
-		if (p->skip_unknown)
-			return;
-		KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL,
-		          "object %d: class '%s' is not in the classes option (set "
-		          "unknown_classes to \"skip\" to drop such objects)",
-		          x->object_no, x->name);
-		xml_fail(x);
-		return;
-	}
-	int difficult = (x->object_seen & (1u << F_DIFFICULT)) && x->values[F_DIFFICULT] != 0;
-	int truncated = (x->object_seen & (1u << F_TRUNCATED)) && x->values[F_TRUNCATED] != 0;
-	if (difficult && !p->include_difficult)
-		return;
-	if (p->num_objects == p->cap_objects) {
-		size_t cap = p->cap_objects ? 2 * p->cap_objects : 1024;
-		voc_object *o = realloc(p->objects, cap * sizeof(*o));
-		if (!o) {
-			KCV_ERROR(x->err, KCV_ERR_NOMEM, x->file, NULL, "out of memory");
-			xml_fail(x);
-			return;
-		}
-		p->objects = o;
-		p->cap_objects = cap;
-	}
-	voc_object *o = &p->objects[p->num_objects++];
-	for (int k = 0; k < 4; k++)
-		o->box[k] = (float)x->values[F_XMIN + k];
-	o->cls = cls;
-	o->number = x->object_no;
-	o->difficult = (uint8_t)difficult;
-	o->truncated = (uint8_t)truncated;
-}
-
-static void XMLCALL on_start(void *user, const XML_Char *name, const XML_Char **attrs)
-{
-	(void)attrs;
-	xml_state *x = user;
-	if (x->failed)
-		return;
-	if (x->depth == 0 && strcmp(name, "annotation") != 0) {
-		KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL,
-		          "the root element is <%s>, expected <annotation>", name);
-		xml_fail(x);
-		return;
-	}
-	if (x->depth >= MAX_DEPTH) {
-		KCV_ERROR(x->err, KCV_ERR_INVALID, x->file, NULL, "elements nested too deeply");
-		xml_fail(x);
-		return;
-	}
-	size_t len = strlen(x->path);
-	x->path_len[x->depth++] = len;
-	/* a path too long for the buffer matches no field: leave it cut */
-	snprintf(x->path + len, sizeof(x->path) - len, "%s%s", len ? "/" : "", name);
-	if (strcmp(x->path, OBJECT_PATH) == 0) {
-		x->object_no++;
-		x->object_seen = 0;
-		x->name[0] = '\0';
-	}
-	x->field = field_at(x->path);
-	x->text_len = 0;
-}
-
-static void XMLCALL on_end(void *user, const XML_Char *name)
-{
-	(void)name;
-	xml_state *x = user;
-	if (x->failed || x->depth == 0)
-		return;
-	if (x->field != F_NONE) {
-		x->text[x->text_len] = '\0';
-		enum field f = x->field;
-		x->field = F_NONE;
-		store_field(x, f, trim(x->text));
-		if (x->failed)
-			return;
-	}
-	int closing_object = strcmp(x->path, OBJECT_PATH) == 0;
-	x->path[x->path_len[--x->depth]] = '\0';
-	if (closing_object)
-		finish_object(x);
-}
-
-static void XMLCALL on_text(void *user, const XML_Char *s, int len)
-{
-	xml_state *x = user;
-	if (x->failed || x->field == F_NONE)
-		return;
-	size_t room = TEXT_BYTES - 1 - x->text_len;
-	size_t n = (size_t)len < room ? (size_t)len : room;
-	memcpy(x->text + x->text_len, s, n);
-	x->text_len += n;
-}
-
-/* Parse one annotation file into image `img` (objects appended to p). */
+/* Parse one annotation file into image `img` (objects appended to p->ann). */
 static kcv_status parse_annotation(voc_priv *p, const char *file, voc_image *img,
                                    kcv_error *err)
 {
@@ -341,52 +102,7 @@ static kcv_status parse_annotation(voc_priv *p, const char *file, voc_image *img
 	char *text = read_whole(file, "annotation", &size, err);
 	if (!text)
 		return err && err->code ? err->code : KCV_ERR_IO;
-	xml_state *x = calloc(1, sizeof(*x));
-	XML_Parser parser = XML_ParserCreate(NULL);
-	kcv_status st = KCV_OK;
-	if (!x || !parser) {
-		st = KCV_ERROR(err, KCV_ERR_NOMEM, file, NULL, "out of memory");
-		goto done;
-	}
-	*x = (xml_state){.parser = parser, .p = p, .file = file, .err = err};
-	XML_SetUserData(parser, x);
-	XML_SetElementHandler(parser, on_start, on_end);
-	XML_SetCharacterDataHandler(parser, on_text);
-	img->first = p->num_objects;
-	if (XML_Parse(parser, text, (int)size, 1) != XML_STATUS_OK) {
-		if (x->failed) {
-			st = err && err->code ? err->code : KCV_ERR_INVALID;
-		} else {
-			st = KCV_ERROR(err, KCV_ERR_INVALID, file, NULL, "%s",
-			               XML_ErrorString(XML_GetErrorCode(parser)));
-			kcv_error_set_position(err, (int)XML_GetCurrentLineNumber(parser),
-			                       (int)XML_GetCurrentColumnNumber(parser) + 1);
-		}
-		goto done;
-	}
-	static const enum field size_fields[] = {F_WIDTH, F_HEIGHT};
-	for (int i = 0; i < 2; i++) {
-		enum field sf = size_fields[i];
-		if (!(x->seen & (1u << sf))) {
-			st = KCV_ERROR(err, KCV_ERR_INVALID, file, NULL, "%s missing",
-			               fields[sf].label);
-			goto done;
-		}
-		double v = x->values[sf];
-		if (v < 1 || v > 65535 || v != floor(v)) {
-			st = KCV_ERROR(err, KCV_ERR_INVALID, file, NULL,
-			               "%s must be a whole number of pixels in [1,65535], got %g",
-			               fields[sf].label, v);
-			goto done;
-		}
-	}
-	img->width = (int)x->values[F_WIDTH];
-	img->height = (int)x->values[F_HEIGHT];
-	img->count = p->num_objects - img->first;
-done:
-	if (parser)
-		XML_ParserFree(parser);
-	free(x);
+	kcv_status st = voc_xml_parse(&p->ann, file, text, size, img, err);
 	free(text);
 	return st;
 }
@@ -421,7 +137,7 @@ static kcv_status read_ids(voc_priv *p, const char *split, const kcv_context *ct
 		char *nl = strchr(line, '\n');
 		if (nl)
 			*nl = '\0';
-		char *id = trim(line);
+		char *id = voc_trim(line);
 		line = nl ? nl + 1 : NULL;
 		if (!id[0])
 			continue;
@@ -446,7 +162,7 @@ static kcv_status read_ids(voc_priv *p, const char *split, const kcv_context *ct
 static void voc_destroy(void *priv)
 {
 	voc_priv *p = priv;
-	free(p->objects);
+	free(p->ann.objects);
 	free(p->images);
 	free(p->ids_text);
 	free(p->dir);
@@ -468,16 +184,17 @@ static kcv_status check_classes(voc_priv *p, const voc_config *c, const kcv_cont
 {
 	char opt[256];
 	option_path(opt, sizeof(opt), ctx, "classes");
-	p->classes = c->classes.v;
-	p->num_classes = c->classes.n;
-	for (size_t i = 0; i < p->num_classes; i++) {
-		if (!p->classes[i][0])
+	p->ann.classes = c->classes.v;
+	p->ann.num_classes = c->classes.n;
+	const char *const *classes = p->ann.classes;
+	for (size_t i = 0; i < p->ann.num_classes; i++) {
+		if (!classes[i][0])
 			return KCV_ERROR(err, KCV_ERR_INVALID, ctx->source, opt,
 			                 "class %zu is empty", i);
 		for (size_t j = 0; j < i; j++)
-			if (strcmp(p->classes[j], p->classes[i]) == 0)
+			if (strcmp(classes[j], classes[i]) == 0)
 				return KCV_ERROR(err, KCV_ERR_INVALID, ctx->source, opt,
-				                 "class '%s' is listed twice", p->classes[i]);
+				                 "class '%s' is listed twice", classes[i]);
 	}
 	return KCV_OK;
 }
@@ -520,8 +237,8 @@ static kcv_status voc_create(void *priv, const void *config, const kcv_context *
 	voc_priv *p = priv;
 	const voc_config *c = config;
 	kcv_status st;
-	p->include_difficult = c->include_difficult;
-	p->skip_unknown = c->unknown_classes == UNKNOWN_SKIP;
+	p->ann.include_difficult = c->include_difficult;
+	p->ann.skip_unknown = c->unknown_classes == UNKNOWN_SKIP;
 	p->resize = c->resize;
 	p->out_w = ctx->image_width;
 	p->out_h = ctx->image_height;
@@ -554,13 +271,13 @@ static size_t voc_size(const void *priv)
 
 static size_t voc_num_classes(const void *priv)
 {
-	return ((const voc_priv *)priv)->num_classes;
+	return ((const voc_priv *)priv)->ann.num_classes;
 }
 
 static const char *voc_class_name(const void *priv, size_t i)
 {
 	const voc_priv *p = priv;
-	return i < p->num_classes ? p->classes[i] : NULL;
+	return i < p->ann.num_classes ? p->ann.classes[i] : NULL;
 }
 
 /* ---- get ------------------------------------------------------------------------- */
@@ -589,15 +306,15 @@ static void check_boxes(const voc_priv *p, const voc_image *img, int w, int h,
 	char file[PATH_BYTES];
 	snprintf(file, sizeof(file), "%s/Annotations/%s.xml", p->dir, img->id);
 	for (size_t i = 0; i < img->count; i++) {
-		const voc_object *o = &p->objects[img->first + i];
+		const voc_object *o = &p->ann.objects[img->first + i];
 		const float *b = o->box;
 		if (b[2] <= b[0] || b[3] <= b[1])
 			problem(cs, file, "object %d (%s): empty box (%g,%g)-(%g,%g)", o->number,
-			        p->classes[o->cls], b[0], b[1], b[2], b[3]);
+			        p->ann.classes[o->cls], b[0], b[1], b[2], b[3]);
 		else if (b[0] < 0 || b[1] < 0 || b[2] > w || b[3] > h)
 			problem(cs, file,
 			        "object %d (%s): box (%g,%g)-(%g,%g) leaves the %dx%d image",
-			        o->number, p->classes[o->cls], b[0], b[1], b[2], b[3], w, h);
+			        o->number, p->ann.classes[o->cls], b[0], b[1], b[2], b[3], w, h);
 	}
 }
 
@@ -663,7 +380,7 @@ static kcv_status fill_boxes(const voc_priv *p, const voc_image *img, int w, int
 	if ((st = kcv_boxes_reserve(&s->boxes, img->count, err)) != KCV_OK)
 		return st;
 	for (size_t i = 0; i < img->count; i++) {
-		const voc_object *o = &p->objects[img->first + i];
+		const voc_object *o = &p->ann.objects[img->first + i];
 		if ((st = kcv_boxes_push(&s->boxes, o->box, o->cls, o->difficult, o->truncated,
 		                         err)) != KCV_OK)
 			return st;

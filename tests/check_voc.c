@@ -1,6 +1,6 @@
-/* The dataset plugins: pascal_voc on the voc2007-mini fixture (counts from its
- * README, box scaling, error messages on broken copies made under the build
- * folder) and synthetic_shapes (determinism, object counts, tight boxes). */
+/* The dataset plugin pascal_voc on the voc2007-mini fixture: counts from its
+ * README, box scaling, and error messages on broken copies made under the
+ * build folder. */
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,7 +26,7 @@ static const char *voc_root(void)
 	char probe[1200];
 	snprintf(probe, sizeof(probe), "%s/VOC2007/ImageSets/Main/train.txt", root);
 	if (access(probe, R_OK) != 0) {
-		fprintf(stderr, "check_datasets: %s not found: VOC test skipped\n", probe);
+		fprintf(stderr, "check_voc: %s not found: VOC test skipped\n", probe);
 		return NULL;
 	}
 	return root;
@@ -49,20 +49,12 @@ static const char *voc_fails(const kcv_registry *reg, const char *root, const ch
 	return harness_new_fails(reg, KCV_KIND_DATASET, json, NULL);
 }
 
-static void get_ok(const kcv_instance *ds, size_t i, unsigned flags, kcv_sample *s)
-{
-	kcv_error err = {0};
-	char msg[1400];
-	kcv_status st = kcv_dataset_get(ds, i, flags, s, NULL, &err);
-	ck_assert_msg(st == KCV_OK, "get %zu: %s", i, kcv_error_format(&err, msg, sizeof(msg)));
-}
-
 static size_t find_id(const kcv_instance *ds, const char *id)
 {
 	kcv_sample s = {0};
 	size_t n = kcv_dataset_size(ds);
 	for (size_t i = 0; i < n; i++) {
-		get_ok(ds, i, KCV_GET_NO_PIXELS, &s);
+		harness_get(ds, i, KCV_GET_NO_PIXELS, &s);
 		if (strcmp(s.id, id) == 0) {
 			kcv_sample_release(&s);
 			return i;
@@ -202,7 +194,7 @@ START_TEST(voc_train_counts)
 	int per_class[NUM_VOC_CLASSES][3] = {{0}};
 	kcv_sample s = {0};
 	for (size_t i = 0; i < 48; i++) {
-		get_ok(ds, i, KCV_GET_NO_PIXELS, &s);
+		harness_get(ds, i, KCV_GET_NO_PIXELS, &s);
 		ck_assert_int_eq(s.clipped_boxes, 0);
 		ck_assert_int_eq(s.boxes.format, KCV_BOX_XYXY);
 		int seen[NUM_VOC_CLASSES] = {0}, any_difficult = 0;
@@ -258,7 +250,7 @@ START_TEST(voc_other_splits)
 		size_t objects = 0;
 		kcv_sample s = {0};
 		for (size_t i = 0; i < cases[k].images; i++) {
-			get_ok(ds, i, KCV_GET_NO_PIXELS, &s);
+			harness_get(ds, i, KCV_GET_NO_PIXELS, &s);
 			objects += s.boxes.count;
 		}
 		ck_assert_int_eq(objects, cases[k].objects);
@@ -280,7 +272,7 @@ START_TEST(voc_include_difficult_false)
 	int objects = 0;
 	kcv_sample s = {0};
 	for (size_t i = 0; i < 48; i++) {
-		get_ok(ds, i, KCV_GET_NO_PIXELS, &s);
+		harness_get(ds, i, KCV_GET_NO_PIXELS, &s);
 		for (size_t b = 0; b < s.boxes.count; b++)
 			ck_assert_int_eq(s.boxes.difficult[b], 0);
 		objects += (int)s.boxes.count;
@@ -303,7 +295,7 @@ START_TEST(voc_person_parts_ignored)
 	kcv_instance *ds = voc_new(reg, root, "\"resize\": \"none\"", &ctx);
 	size_t i = find_id(ds, "000483");
 	kcv_sample s = {0};
-	get_ok(ds, i, KCV_GET_NO_PIXELS, &s);
+	harness_get(ds, i, KCV_GET_NO_PIXELS, &s);
 	ck_assert_int_eq(s.boxes.count, 2); /* horse and person; not head/hand/foot */
 	ck_assert_int_eq(s.width, 383);
 	ck_assert_int_eq(s.height, 480);
@@ -329,7 +321,7 @@ START_TEST(voc_stretch_scales_boxes)
 	kcv_context ctx = harness_context(reg, 512, 512);
 	kcv_instance *ds = voc_new(reg, root, NULL, &ctx);
 	kcv_sample s = {0};
-	get_ok(ds, 0, 0, &s);
+	harness_get(ds, 0, 0, &s);
 	ck_assert_str_eq(s.id, "000034");
 	ck_assert_int_eq(s.index, 0);
 	ck_assert_int_eq(s.width, 512);
@@ -371,7 +363,7 @@ START_TEST(voc_pad_and_none)
 	kcv_instance *pad = voc_new(reg, root, "\"resize\": \"pad\"", &ctx);
 	kcv_instance *none = voc_new(reg, root, "\"resize\": \"none\"", &ctx);
 	kcv_sample s = {0}, t = {0};
-	get_ok(pad, 0, 0, &s); /* 360x500 -> 184x256 at the left, zeros right */
+	harness_get(pad, 0, 0, &s); /* 360x500 -> 184x256 at the left, zeros right */
 	ck_assert_int_eq(s.width, 256);
 	ck_assert_int_eq(s.height, 256);
 	const float *b = s.boxes.coords + 4;
@@ -380,7 +372,7 @@ START_TEST(voc_pad_and_none)
 	for (int y = 0; y < 256; y += 17)
 		for (int x = 184; x < 256; x++)
 			ck_assert_float_eq(s.pixels[((size_t)y * 256 + x) * 3 + 1], 0.0f);
-	get_ok(none, 0, 0, &t);
+	harness_get(none, 0, 0, &t);
 	ck_assert_int_eq(t.width, 360);
 	ck_assert_int_eq(t.height, 500);
 	ck_assert_float_eq(t.boxes.coords[4], 141.0f);
@@ -428,7 +420,7 @@ START_TEST(voc_unknown_classes_skip)
 	int count[2] = {0, 0};
 	kcv_sample s = {0};
 	for (size_t i = 0; i < 48; i++) {
-		get_ok(ds, i, KCV_GET_NO_PIXELS, &s);
+		harness_get(ds, i, KCV_GET_NO_PIXELS, &s);
 		for (size_t b = 0; b < s.boxes.count; b++)
 			count[s.boxes.classes[b]]++;
 	}
@@ -496,7 +488,7 @@ START_TEST(voc_truncated_jpeg)
 	kcv_sample s = {0};
 	kcv_error err = {0};
 	char msg[1400];
-	get_ok(ds, 0, 0, &s);
+	harness_get(ds, 0, 0, &s);
 	ck_assert_int_eq(kcv_dataset_get(ds, 1, 0, &s, NULL, &err), KCV_ERR_INVALID);
 	kcv_error_format(&err, msg, sizeof(msg));
 	ck_assert_msg(strstr(msg, "JPEGImages/000048.jpg") && strstr(msg, "Premature end"), "%s",
@@ -550,7 +542,7 @@ START_TEST(voc_clip_and_empty)
 	kcv_instance *ds = voc_new(reg, root, "\"resize\": \"none\"", &ctx);
 	ck_assert_int_eq(kcv_dataset_size(ds), 2);
 	kcv_sample s = {0};
-	get_ok(ds, 0, 0, &s);
+	harness_get(ds, 0, 0, &s);
 	ck_assert_int_eq(s.boxes.count, 2);
 	ck_assert_int_eq(s.clipped_boxes, 1);
 	ck_assert_float_eq(s.boxes.coords[4 + 2], 360.0f);
@@ -560,7 +552,7 @@ START_TEST(voc_clip_and_empty)
 	ck_assert_int_eq(kcv_dataset_get(ds, 0, KCV_GET_CHECK, &s, &rep, &err), KCV_ERR_INVALID);
 	ck_assert_int_eq(c.count, 1);
 	ck_assert_msg(strstr(c.text, "000034.xml: object 2 (train)"), "%s", c.text);
-	get_ok(ds, 1, 0, &s);
+	harness_get(ds, 1, 0, &s);
 	ck_assert_str_eq(s.id, "000048");
 	ck_assert_int_eq(s.boxes.count, 0);
 	ck_assert_int_eq(s.width, 375);
@@ -581,7 +573,7 @@ START_TEST(voc_size_mismatch_checked)
 	kcv_context ctx = harness_context(reg, 100, 100);
 	kcv_instance *ds = voc_new(reg, root, NULL, &ctx);
 	kcv_sample s = {0};
-	get_ok(ds, 0, 0, &s); /* the JPEG's size wins */
+	harness_get(ds, 0, 0, &s); /* the JPEG's size wins */
 	ck_assert_int_eq(s.source_width, 360);
 	ck_assert_float_eq_tol(s.boxes.coords[4], 141.0 * 100 / 360, 1e-3);
 	collected c = {0};
@@ -597,201 +589,9 @@ START_TEST(voc_size_mismatch_checked)
 }
 END_TEST
 
-/* ---- synthetic_shapes -------------------------------------------------------------- */
-
-static kcv_instance *shapes_new(const kcv_registry *reg, const char *extra, int size,
-                                const char *split)
+static Suite *voc_suite(void)
 {
-	char json[512];
-	snprintf(json, sizeof(json), "{\"plugin\": \"synthetic_shapes\", \"size\": 1000%s%s}",
-	         extra ? ", " : "", extra ? extra : "");
-	kcv_context ctx = harness_context(reg, size, size);
-	if (split)
-		ctx.split = split;
-	return harness_new(reg, KCV_KIND_DATASET, json, &ctx);
-}
-
-static int samples_equal(const kcv_sample *a, const kcv_sample *b)
-{
-	if (a->width != b->width || a->height != b->height || a->boxes.count != b->boxes.count)
-		return 0;
-	if (memcmp(a->boxes.coords, b->boxes.coords, a->boxes.count * 4 * sizeof(float)) ||
-	    memcmp(a->boxes.classes, b->boxes.classes, a->boxes.count * sizeof(int32_t)))
-		return 0;
-	return !a->pixels || !b->pixels ||
-	       memcmp(a->pixels, b->pixels, (size_t)a->width * a->height * 3 * sizeof(float)) == 0;
-}
-
-START_TEST(shapes_deterministic)
-{
-	kcv_registry *reg = harness_registry();
-	kcv_instance *ds = shapes_new(reg, NULL, 96, NULL);
-	kcv_instance *again = shapes_new(reg, NULL, 96, NULL);
-	kcv_instance *val = shapes_new(reg, NULL, 96, "validation");
-	kcv_instance *seeded = shapes_new(reg, "\"seed\": 5", 96, NULL);
-	ck_assert_int_eq(kcv_dataset_size(ds), 1000);
-	ck_assert_int_eq(kcv_dataset_num_classes(ds), 6);
-	ck_assert_str_eq(kcv_dataset_class_name(ds, 0), "circle");
-	ck_assert_str_eq(kcv_dataset_class_name(ds, 5), "star");
-	kcv_sample a = {0}, b = {0}, c = {0};
-	get_ok(ds, 7, 0, &a);
-	get_ok(again, 7, 0, &b);
-	ck_assert(samples_equal(&a, &b));
-	get_ok(ds, 7, 0, &b); /* the same instance again, reusing the buffers */
-	ck_assert(samples_equal(&a, &b));
-	get_ok(ds, 7, KCV_GET_NO_PIXELS, &c); /* annotations do not depend on pixels */
-	ck_assert(samples_equal(&a, &c));
-	ck_assert_str_eq(a.id, "train_000007");
-	get_ok(ds, 8, 0, &b);
-	ck_assert(!samples_equal(&a, &b));
-	get_ok(val, 7, 0, &b);
-	ck_assert(!samples_equal(&a, &b));
-	get_ok(seeded, 7, 0, &b);
-	ck_assert(!samples_equal(&a, &b));
-	kcv_sample_release(&a);
-	kcv_sample_release(&b);
-	kcv_sample_release(&c);
-	kcv_instance_free(ds);
-	kcv_instance_free(again);
-	kcv_instance_free(val);
-	kcv_instance_free(seeded);
-	kcv_registry_free(reg);
-}
-END_TEST
-
-START_TEST(shapes_counts_and_classes)
-{
-	kcv_registry *reg = harness_registry();
-	kcv_instance *ds = shapes_new(reg, NULL, 128, NULL);
-	kcv_instance *few = shapes_new(reg, "\"min_objects\": 2, \"max_objects\": 3", 128, NULL);
-	int classes[6] = {0}, lo = 100, hi = 0;
-	kcv_sample s = {0};
-	for (size_t i = 0; i < 200; i++) {
-		get_ok(ds, i, 0, &s);
-		int n = (int)s.boxes.count;
-		lo = n < lo ? n : lo;
-		hi = n > hi ? n : hi;
-		for (size_t k = 0; k < s.boxes.count; k++) {
-			const float *b = s.boxes.coords + 4 * k;
-			classes[s.boxes.classes[k]]++;
-			ck_assert(b[0] >= 0 && b[1] >= 0 && b[2] <= 128 && b[3] <= 128);
-			ck_assert(b[2] > b[0] && b[3] > b[1]);
-			for (int j = 0; j < 4; j++)
-				ck_assert(b[j] == floorf(b[j]));
-			/* object side 12%..45% of 128 px, aspect up to 1.25 */
-			const double most = 0.45 * 128 * 1.12 + 1;
-			ck_assert(b[2] - b[0] <= most && b[3] - b[1] <= most);
-		}
-		for (size_t k = 0; k < (size_t)128 * 128 * 3; k += 101)
-			ck_assert(s.pixels[k] >= 0 && s.pixels[k] <= 255);
-		get_ok(few, i, KCV_GET_NO_PIXELS, &s);
-		ck_assert(s.boxes.count >= 2 && s.boxes.count <= 3);
-	}
-	ck_assert_int_ge(lo, 1);
-	ck_assert_int_le(hi, 8);
-	ck_assert_int_gt(hi, lo);
-	for (int c = 0; c < 6; c++)
-		ck_assert_msg(classes[c] > 0, "class %d never appears", c);
-	kcv_sample_release(&s);
-	kcv_instance_free(ds);
-	kcv_instance_free(few);
-	kcv_registry_free(reg);
-}
-END_TEST
-
-static double rgb_distance(const float *a, const float *b)
-{
-	double d0 = a[0] - b[0], d1 = a[1] - b[1], d2 = a[2] - b[2];
-	return sqrt(d0 * d0 + d1 * d1 + d2 * d2);
-}
-
-/* Single-object scenes: the object's colour O is the box centre's; the
- * background B the mean of a band just outside the box. Each edge line inside
- * the box holds a pixel at least half way to O, and the line just outside it
- * holds none that is (almost) O. */
-START_TEST(shapes_boxes_tight)
-{
-	kcv_registry *reg = harness_registry();
-	const int W = 128;
-	kcv_instance *ds = shapes_new(reg, "\"min_objects\": 1, \"max_objects\": 1", W, NULL);
-	kcv_sample s = {0};
-	int checked = 0;
-	for (size_t i = 0; i < 100; i++) {
-		get_ok(ds, i, 0, &s);
-		ck_assert_int_eq(s.boxes.count, 1);
-		const float *b = s.boxes.coords;
-		int x0 = (int)b[0], y0 = (int)b[1], x1 = (int)b[2], y1 = (int)b[3];
-		const float *px = s.pixels;
-#define AT(x, y) (px + ((size_t)(y) * W + (x)) * 3)
-		const float *o = AT((x0 + x1) / 2, (y0 + y1) / 2);
-		float bg[3] = {0, 0, 0};
-		int nbg = 0;
-		for (int y = y0 - 4; y < y1 + 4; y++)
-			for (int x = x0 - 4; x < x1 + 4; x++) {
-				int ring = x < x0 - 1 || x > x1 || y < y0 - 1 || y > y1;
-				if (!ring || x < 0 || y < 0 || x >= W || y >= W)
-					continue;
-				for (int c = 0; c < 3; c++)
-					bg[c] += AT(x, y)[c];
-				nbg++;
-			}
-		if (nbg < 20)
-			continue;
-		for (int c = 0; c < 3; c++)
-			bg[c] /= nbg;
-		double contrast = rgb_distance(o, bg);
-		ck_assert_msg(contrast > 40, "image %zu: object and background too close (%g)", i,
-		              contrast);
-		/* 4 edges: inside line and outside line */
-		for (int e = 0; e < 4; e++) {
-			double best_in = 1e9, best_out = 1e9;
-			int horizontal = e < 2;
-			int len = horizontal ? x1 - x0 : y1 - y0;
-			int in = e == 0 ? y0 : e == 1 ? y1 - 1 : e == 2 ? x0 : x1 - 1;
-			int out = e == 0 ? y0 - 1 : e == 1 ? y1 : e == 2 ? x0 - 1 : x1;
-			for (int k = 0; k < len; k++) {
-				int a = (horizontal ? x0 : y0) + k;
-				const float *pi = horizontal ? AT(a, in) : AT(in, a);
-				best_in = fmin(best_in, rgb_distance(pi, o));
-				if (out >= 0 && out < W) {
-					const float *po = horizontal ? AT(a, out) : AT(out, a);
-					best_out = fmin(best_out, rgb_distance(po, o));
-				}
-			}
-			ck_assert_msg(best_in <= 0.8 * contrast, "image %zu edge %d: %g of %g", i,
-			              e, best_in, contrast);
-			ck_assert_msg(best_out >= 0.1 * contrast,
-			              "image %zu edge %d outside: %g of %g", i, e, best_out,
-			              contrast);
-		}
-#undef AT
-		checked++;
-	}
-	ck_assert_int_gt(checked, 80);
-	kcv_sample_release(&s);
-	kcv_instance_free(ds);
-	kcv_registry_free(reg);
-}
-END_TEST
-
-START_TEST(shapes_bad_options)
-{
-	kcv_registry *reg = harness_registry();
-	const char *msg = harness_new_fails(
-		reg, KCV_KIND_DATASET,
-		"{\"plugin\": \"synthetic_shapes\", \"min_objects\": 5, \"max_objects\": 2}", NULL);
-	ck_assert_msg(strstr(msg, "min_objects (5) is larger than max_objects (2)"), "%s", msg);
-	msg = harness_new_fails(
-		reg, KCV_KIND_DATASET,
-		"{\"plugin\": \"synthetic_shapes\", \"min_size\": 0.5, \"max_size\": 0.2}", NULL);
-	ck_assert_msg(strstr(msg, "min_size"), "%s", msg);
-	kcv_registry_free(reg);
-}
-END_TEST
-
-static Suite *datasets_suite(void)
-{
-	Suite *s = suite_create("datasets");
+	Suite *s = suite_create("voc");
 	TCase *voc = tcase_create("pascal_voc");
 	tcase_set_timeout(voc, 60);
 	tcase_add_test(voc, voc_train_counts);
@@ -811,19 +611,12 @@ static Suite *datasets_suite(void)
 	tcase_add_test(errors, voc_clip_and_empty);
 	tcase_add_test(errors, voc_size_mismatch_checked);
 	suite_add_tcase(s, errors);
-	TCase *shapes = tcase_create("synthetic_shapes");
-	tcase_set_timeout(shapes, 60);
-	tcase_add_test(shapes, shapes_deterministic);
-	tcase_add_test(shapes, shapes_counts_and_classes);
-	tcase_add_test(shapes, shapes_boxes_tight);
-	tcase_add_test(shapes, shapes_bad_options);
-	suite_add_tcase(s, shapes);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(datasets_suite());
+	SRunner *sr = srunner_create(voc_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
