@@ -8,10 +8,12 @@
 #include <kcv/image.h>
 #include <kcv/loader.h>
 #include <kcv/log.h>
+#include <kcv/optim.h>
 #include <kcv/pipeline.h>
 #include <kcv/plugin.h>
 #include <kcv/registry.h>
 #include <kcv/rng.h>
+#include <kcv/safetensors.h>
 #include <kcv/version.h>
 
 #endif /* KCV_KCV_H */
