@@ -36,5 +36,6 @@ int cli_parse_long(const char *s, long lo, long hi, long *out);
 int cmd_plugins(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_features(int argc, char **argv);
 
 #endif

@@ -17,6 +17,8 @@ static const char usage[] =
 	"  data PIPELINE.json [--split S] (--stats | --show N --out FILE.jpg | --check |\n"
 	"       --bench | --export-voc DIR) [--json] [--set key.path=value]...\n"
 	"        look at, check and time the data half of a pipeline\n"
+	"  features --backbone NAME [--weights FILE] --input IN.safetensors --out OUT.safetensors\n"
+	"        run a backbone on a tensor of images and write C2..C5\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help     this help (kcv COMMAND --help for a command)\n"
@@ -51,7 +53,9 @@ int main(int argc, char **argv)
 		return cmd_validate(argc - 1, argv + 1);
 	if (strcmp(cmd, "data") == 0)
 		return cmd_data(argc - 1, argv + 1);
-	fprintf(stderr, "kcv: unknown command \"%s\" (commands: validate, plugins, data; see kcv --help)\n",
+	if (strcmp(cmd, "features") == 0)
+		return cmd_features(argc - 1, argv + 1);
+	fprintf(stderr, "kcv: unknown command \"%s\" (commands: validate, plugins, data, features; see kcv --help)\n",
 	        cmd);
 	return CLI_USER_ERROR;
 }

@@ -5,6 +5,7 @@
 #include <kcv/boxes.h>
 #include <kcv/common.h>
 #include <kcv/error.h>
+#include <kcv/graph.h>
 #include <kcv/image.h>
 #include <kcv/loader.h>
 #include <kcv/log.h>

@@ -15,24 +15,24 @@
 #define STAR_INNER 0.42 /* inner radius of the star over the outer */
 #define PLUS_ARM (1.0 / 3.0) /* half width of a plus arm over the half side */
 
-static const char *const shape_names[KCV_SHAPE_COUNT] = {
+static const char *const shape_names[SHAPE_SPEC_COUNT] = {
 	"circle", "square", "triangle", "diamond", "plus", "star",
 };
 
-const char *kcv_shape_name(kcv_shape_kind kind)
+const char *shape_spec_name(shape_spec_kind kind)
 {
-	return (unsigned)kind < KCV_SHAPE_COUNT ? shape_names[kind] : NULL;
+	return (unsigned)kind < SHAPE_SPEC_COUNT ? shape_names[kind] : NULL;
 }
 
 /* Append a vertex given in the unit frame (u, v in [-1, 1], v down). */
-static void vertex(kcv_shape *s, double u, double v)
+static void vertex(shape_spec *s, double u, double v)
 {
 	s->vx[s->nverts] = s->cx + u * s->rx;
 	s->vy[s->nverts] = s->cy + v * s->ry;
 	s->nverts++;
 }
 
-void kcv_shape_build(kcv_shape *s)
+void shape_spec_build(shape_spec *s)
 {
 	/* apex up, then rotated by quarter turns in the unit frame */
 	static const double tri[3][2] = {{0, -1}, {1, 1}, {-1, 1}};
@@ -41,12 +41,12 @@ void kcv_shape_build(kcv_shape *s)
 	                            {t, 1},   {-t, 1}, {-t, t}, {-1, t}, {-1, -t}, {-t, -t}};
 	s->nverts = 0;
 	switch (s->kind) {
-	case KCV_SHAPE_CIRCLE:
+	case SHAPE_SPEC_CIRCLE:
 		break;
-	case KCV_SHAPE_SQUARE:
+	case SHAPE_SPEC_SQUARE:
 		vertex(s, -1, -1), vertex(s, 1, -1), vertex(s, 1, 1), vertex(s, -1, 1);
 		break;
-	case KCV_SHAPE_TRIANGLE:
+	case SHAPE_SPEC_TRIANGLE:
 		for (int i = 0; i < 3; i++) {
 			double u = tri[i][0], v = tri[i][1];
 			for (int q = 0; q < (s->orientation & 3); q++) {
@@ -56,14 +56,14 @@ void kcv_shape_build(kcv_shape *s)
 			vertex(s, u, v);
 		}
 		break;
-	case KCV_SHAPE_DIAMOND:
+	case SHAPE_SPEC_DIAMOND:
 		vertex(s, 0, -1), vertex(s, 1, 0), vertex(s, 0, 1), vertex(s, -1, 0);
 		break;
-	case KCV_SHAPE_PLUS:
+	case SHAPE_SPEC_PLUS:
 		for (int i = 0; i < 12; i++)
 			vertex(s, plus[i][0], plus[i][1]);
 		break;
-	case KCV_SHAPE_STAR:
+	case SHAPE_SPEC_STAR:
 		for (int i = 0; i < 10; i++) {
 			double a = s->angle - PI / 2 + i * PI / 5, r = (i & 1) ? STAR_INNER : 1.0;
 			vertex(s, r * cos(a), r * sin(a));
@@ -74,7 +74,7 @@ void kcv_shape_build(kcv_shape *s)
 	}
 }
 
-void kcv_shape_extent(const kcv_shape *s, int width, int height, int *x0, int *y0, int *x1,
+void shape_spec_extent(const shape_spec *s, int width, int height, int *x0, int *y0, int *x1,
                       int *y1)
 {
 	double l = floor(s->cx - s->rx), t = floor(s->cy - s->ry);
@@ -87,9 +87,9 @@ void kcv_shape_extent(const kcv_shape *s, int width, int height, int *x0, int *y
 
 /* Sorted span ends of the shape on the horizontal line y; returns how many
  * (even). */
-static int spans_at(const kcv_shape *s, double y, double *xs)
+static int spans_at(const shape_spec *s, double y, double *xs)
 {
-	if (s->kind == KCV_SHAPE_CIRCLE) {
+	if (s->kind == SHAPE_SPEC_CIRCLE) {
 		double v = (y - s->cy) / s->ry;
 		if (v * v >= 1.0)
 			return 0;
@@ -117,7 +117,7 @@ static int spans_at(const kcv_shape *s, double y, double *xs)
 /* Add the subsample columns [k0, k1) of one subsample row to the pixels. */
 static void add_span(uint8_t *row, int k0, int k1)
 {
-	const int n = KCV_SHAPE_SAMPLES;
+	const int n = SHAPE_SPEC_SAMPLES;
 	int p0 = k0 / n, p1 = (k1 - 1) / n;
 	if (p0 == p1) {
 		row[p0] = (uint8_t)(row[p0] + (k1 - k0));
@@ -129,12 +129,12 @@ static void add_span(uint8_t *row, int k0, int k1)
 	row[p1] = (uint8_t)(row[p1] + ((k1 - 1) % n + 1));
 }
 
-void kcv_shape_coverage(const kcv_shape *s, int x0, int y0, int w, int h, uint8_t *cov)
+void shape_spec_coverage(const shape_spec *s, int x0, int y0, int w, int h, uint8_t *cov)
 {
-	const int n = KCV_SHAPE_SAMPLES;
+	const int n = SHAPE_SPEC_SAMPLES;
 	const int kmax = w * n;
 	memset(cov, 0, (size_t)w * h);
-	double xs[KCV_SHAPE_MAX_VERTICES + 2];
+	double xs[SHAPE_SPEC_MAX_VERTICES + 2];
 	for (int r = 0; r < h; r++) {
 		uint8_t *row = cov + (size_t)r * w;
 		for (int j = 0; j < n; j++) {
@@ -153,10 +153,10 @@ void kcv_shape_coverage(const kcv_shape *s, int x0, int y0, int w, int h, uint8_
 	}
 }
 
-void kcv_shape_paint(float *pixels, int width, int x0, int y0, int w, int h,
+void shape_spec_paint(float *pixels, int width, int x0, int y0, int w, int h,
                      const uint8_t *cov, const float rgb[3])
 {
-	const float scale = 1.0f / KCV_SHAPE_FULL;
+	const float scale = 1.0f / SHAPE_SPEC_FULL;
 	for (int r = 0; r < h; r++) {
 		float *px = pixels + ((size_t)(y0 + r) * width + x0) * 3;
 		const uint8_t *c = cov + (size_t)r * w;

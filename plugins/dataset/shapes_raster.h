@@ -10,50 +10,50 @@
 
 #include <kcv/rng.h>
 
-typedef enum kcv_shape_kind {
-	KCV_SHAPE_CIRCLE = 0,
-	KCV_SHAPE_SQUARE,
-	KCV_SHAPE_TRIANGLE,
-	KCV_SHAPE_DIAMOND,
-	KCV_SHAPE_PLUS,
-	KCV_SHAPE_STAR,
-	KCV_SHAPE_COUNT
-} kcv_shape_kind;
+typedef enum shape_spec_kind {
+	SHAPE_SPEC_CIRCLE = 0,
+	SHAPE_SPEC_SQUARE,
+	SHAPE_SPEC_TRIANGLE,
+	SHAPE_SPEC_DIAMOND,
+	SHAPE_SPEC_PLUS,
+	SHAPE_SPEC_STAR,
+	SHAPE_SPEC_COUNT
+} shape_spec_kind;
 
 /* Subsamples per pixel side; coverage counts go from 0 to this squared. */
-#define KCV_SHAPE_SAMPLES 4
-#define KCV_SHAPE_FULL (KCV_SHAPE_SAMPLES * KCV_SHAPE_SAMPLES)
-#define KCV_SHAPE_MAX_VERTICES 12
+#define SHAPE_SPEC_SAMPLES 4
+#define SHAPE_SPEC_FULL (SHAPE_SPEC_SAMPLES * SHAPE_SPEC_SAMPLES)
+#define SHAPE_SPEC_MAX_VERTICES 12
 
 /* One shape in an ellipse/box of centre (cx, cy) and half sides (rx, ry),
- * in pixels. Fill kind and the parameters, then call kcv_shape_build. */
-typedef struct kcv_shape {
-	kcv_shape_kind kind;
+ * in pixels. Fill kind and the parameters, then call shape_spec_build. */
+typedef struct shape_spec {
+	shape_spec_kind kind;
 	double cx, cy, rx, ry;
 	int orientation; /* triangle: 0 apex up, 1 right, 2 down, 3 left */
 	double angle;    /* star: rotation in radians */
 	int nverts;      /* polygon of every shape but the circle (pixels) */
-	double vx[KCV_SHAPE_MAX_VERTICES], vy[KCV_SHAPE_MAX_VERTICES];
-} kcv_shape;
+	double vx[SHAPE_SPEC_MAX_VERTICES], vy[SHAPE_SPEC_MAX_VERTICES];
+} shape_spec;
 
 /* "circle", "square", ... (the dataset's class names, in class-id order). */
-const char *kcv_shape_name(kcv_shape_kind kind);
+const char *shape_spec_name(shape_spec_kind kind);
 
 /* Compute the polygon from kind and parameters. */
-void kcv_shape_build(kcv_shape *s);
+void shape_spec_build(shape_spec *s);
 
 /* The pixel rectangle [x0,x1) x [y0,y1) that holds the shape, clipped to a
  * width x height image (empty when x1 <= x0 or y1 <= y0). */
-void kcv_shape_extent(const kcv_shape *s, int width, int height, int *x0, int *y0, int *x1,
+void shape_spec_extent(const shape_spec *s, int width, int height, int *x0, int *y0, int *x1,
                       int *y1);
 
 /* Coverage of each pixel of the rectangle at (x0, y0) of w x h pixels, as the
  * number of the 4x4 subsamples (at subpixel centres) inside the shape, 0..16.
  * cov receives w * h bytes, row by row. */
-void kcv_shape_coverage(const kcv_shape *s, int x0, int y0, int w, int h, uint8_t *cov);
+void shape_spec_coverage(const shape_spec *s, int x0, int y0, int w, int h, uint8_t *cov);
 
 /* Paint: blend `rgb` over the rectangle with the coverage as alpha. */
-void kcv_shape_paint(float *pixels, int width, int x0, int y0, int w, int h,
+void shape_spec_paint(float *pixels, int width, int x0, int y0, int w, int h,
                      const uint8_t *cov, const float rgb[3]);
 
 /* A random background: two-colour linear gradient, low- and mid-frequency

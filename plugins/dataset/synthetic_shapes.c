@@ -103,13 +103,13 @@ static size_t syn_size(const void *priv)
 static size_t syn_num_classes(const void *priv)
 {
 	(void)priv;
-	return KCV_SHAPE_COUNT;
+	return SHAPE_SPEC_COUNT;
 }
 
 static const char *syn_class_name(const void *priv, size_t i)
 {
 	(void)priv;
-	return i < KCV_SHAPE_COUNT ? kcv_shape_name((kcv_shape_kind)i) : NULL;
+	return i < SHAPE_SPEC_COUNT ? shape_spec_name((shape_spec_kind)i) : NULL;
 }
 
 /* ---- one image --------------------------------------------------------------- */
@@ -128,9 +128,9 @@ typedef struct scene {
 } scene;
 
 /* A random shape, always drawing the same number of values from g. */
-static void random_shape(const syn_priv *p, kcv_rng *g, kcv_shape *sh)
+static void random_shape(const syn_priv *p, kcv_rng *g, shape_spec *sh)
 {
-	sh->kind = (kcv_shape_kind)kcv_rng_below(g, KCV_SHAPE_COUNT);
+	sh->kind = (shape_spec_kind)kcv_rng_below(g, SHAPE_SPEC_COUNT);
 	double side = kcv_rng_range(g, p->min_size, p->max_size);
 	double aspect = exp(kcv_rng_range(g, log(0.8), log(1.25)));
 	double w = side * p->width * sqrt(aspect), h = side * p->height / sqrt(aspect);
@@ -142,7 +142,7 @@ static void random_shape(const syn_priv *p, kcv_rng *g, kcv_shape *sh)
 	sh->cy = kcv_rng_range(g, sh->ry, p->height - sh->ry);
 	sh->orientation = (int)kcv_rng_below(g, 4);
 	sh->angle = kcv_rng_range(g, 0, 2 * 3.14159265358979323846);
-	kcv_shape_build(sh);
+	shape_spec_build(sh);
 }
 
 /* A colour at least COLOUR_DISTANCE from the mean of the canvas under the
@@ -157,7 +157,7 @@ static void pick_colour(const scene *sc, int x0, int y0, int w, int h, kcv_rng *
 		const uint8_t *c = sc->cov + (size_t)r * w;
 		const float *px = sc->s->pixels + ((size_t)(y0 + r) * p->width + x0) * 3;
 		for (int x = 0; x < w; x++, px += 3) {
-			if (c[x] * 2 < KCV_SHAPE_FULL)
+			if (c[x] * 2 < SHAPE_SPEC_FULL)
 				continue;
 			sum[0] += px[0], sum[1] += px[1], sum[2] += px[2];
 			n++;
@@ -184,14 +184,14 @@ static void pick_colour(const scene *sc, int x0, int y0, int w, int h, kcv_rng *
 static int try_place(scene *sc, kcv_rng *g, kcv_rng *a, kcv_error *err)
 {
 	const syn_priv *p = sc->p;
-	kcv_shape sh;
+	shape_spec sh;
 	random_shape(p, g, &sh);
 	int x0, y0, x1, y1;
-	kcv_shape_extent(&sh, p->width, p->height, &x0, &y0, &x1, &y1);
+	shape_spec_extent(&sh, p->width, p->height, &x0, &y0, &x1, &y1);
 	int w = x1 - x0, h = y1 - y0;
 	if (w <= 0 || h <= 0)
 		return 0;
-	kcv_shape_coverage(&sh, x0, y0, w, h, sc->cov);
+	shape_spec_coverage(&sh, x0, y0, w, h, sc->cov);
 
 	long area = 0;
 	int bx0 = w, by0 = h, bx1 = -1, by1 = -1;
@@ -200,7 +200,7 @@ static int try_place(scene *sc, kcv_rng *g, kcv_rng *a, kcv_error *err)
 		const uint8_t *c = sc->cov + (size_t)r * w;
 		const uint8_t *id = sc->ids + (size_t)(y0 + r) * p->width + x0;
 		for (int x = 0; x < w; x++) {
-			if (c[x] * 2 < KCV_SHAPE_FULL)
+			if (c[x] * 2 < SHAPE_SPEC_FULL)
 				continue;
 			area++;
 			sc->lost[id[x]]++;
@@ -222,13 +222,13 @@ static int try_place(scene *sc, kcv_rng *g, kcv_rng *a, kcv_error *err)
 		const uint8_t *c = sc->cov + (size_t)r * w;
 		uint8_t *id = sc->ids + (size_t)(y0 + r) * p->width + x0;
 		for (int x = 0; x < w; x++)
-			if (c[x] * 2 >= KCV_SHAPE_FULL)
+			if (c[x] * 2 >= SHAPE_SPEC_FULL)
 				id[x] = (uint8_t)me;
 	}
 	if (sc->paint) {
 		float rgb[3];
 		pick_colour(sc, x0, y0, w, h, a, rgb);
-		kcv_shape_paint(sc->s->pixels, p->width, x0, y0, w, h, sc->cov, rgb);
+		shape_spec_paint(sc->s->pixels, p->width, x0, y0, w, h, sc->cov, rgb);
 	}
 	float box[4] = {(float)(x0 + bx0), (float)(y0 + by0), (float)(x0 + bx1 + 1),
 	                (float)(y0 + by1 + 1)};

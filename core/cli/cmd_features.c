@@ -1,0 +1,149 @@
+/* kcv features: run a backbone (frozen, inference mode) on a tensor of
+ * images and write its feature maps C2..C5. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <kcv/graph.h>
+#include <kcv/safetensors.h>
+
+#include "cli.h"
+
+static const char help[] =
+	"Usage: kcv features --backbone NAME [--weights FILE] [--prefix P] --input IN.safetensors\n"
+	"                    --out OUT.safetensors [--threads N]\n\n"
+	"Run a backbone (frozen, inference mode) on tensor \"images\" of IN (N,H,W,3 float32,\n"
+	"fed as is: no rescaling or normalisation) and write its feature maps C2..C5 (NHWC\n"
+	"float32) to OUT. FILE holds torchvision key names (under prefix P, for example\n"
+	"\"backbone.body.\"); without --weights the backbone is randomly initialised.\n";
+
+typedef struct feat_args {
+	const char *backbone, *weights, *prefix, *input, *out;
+	long threads;
+} feat_args;
+
+static int parse(int argc, char **argv, feat_args *a)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+			fputs(help, stdout);
+			return -1;
+		} else if (strcmp(s, "--backbone") == 0 && next) {
+			a->backbone = argv[++i];
+		} else if (strcmp(s, "--weights") == 0 && next) {
+			a->weights = argv[++i];
+		} else if (strcmp(s, "--prefix") == 0 && next) {
+			a->prefix = argv[++i];
+		} else if (strcmp(s, "--input") == 0 && next) {
+			a->input = argv[++i];
+		} else if (strcmp(s, "--out") == 0 && next) {
+			a->out = argv[++i];
+		} else if (strcmp(s, "--threads") == 0 && next) {
+			if (cli_parse_long(argv[++i], 1, 1024, &a->threads))
+				return cli_usage_error("features", "--threads expects 1 to 1024, got \"%s\"", argv[i]);
+		} else {
+			return cli_usage_error("features", "unknown or incomplete option \"%s\"", s);
+		}
+	}
+	if (!a->backbone || !a->input || !a->out)
+		return cli_usage_error("features", "--backbone, --input and --out are required");
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int cmd_features(int argc, char **argv)
+{
+	feat_args a = {.prefix = ""};
+	int prc = parse(argc, argv, &a);
+	if (prc)
+		return prc < 0 ? CLI_OK : prc;
+	kcv_error err = {0};
+	kcv_registry *reg = NULL;
+	kcv_instance *bb = NULL;
+	kcv_weights *in = NULL, *wts = NULL;
+	kcv_graph *g = NULL;
+	kcv_weights_writer *wr = NULL;
+	json_t *spec = NULL;
+	int rc = CLI_OK;
+
+	if (!(reg = cli_registry(&err)))
+		goto fail;
+	spec = json_pack("{s:s, s:s, s:s}", "plugin", a.backbone, "weights", "none",
+	                 "input_normalization", "none");
+	kcv_context ctx = {.registry = reg, .source = "kcv features", .path = "--backbone",
+	                   .threads = (int)a.threads, .seed = 1};
+	if (!spec || !(bb = kcv_instance_new(reg, KCV_KIND_BACKBONE, spec, &ctx, &err)))
+		goto fail;
+	if (!(in = kcv_weights_open(a.input, &err)))
+		goto fail;
+	kcv_tensor_info info;
+	if (kcv_weights_find(in, "images", &info) != 0) {
+		KCV_ERROR(&err, KCV_ERR_INVALID, a.input, NULL, "no tensor \"images\" (N,H,W,3 float32)");
+		goto fail;
+	}
+	if (info.rank != 4 || info.dims[3] != 3 || info.dims[1] < 1 || info.dims[2] < 1) {
+		KCV_ERROR(&err, KCV_ERR_INVALID, a.input, NULL,
+		          "tensor \"images\" must be N,H,W,3; it has rank %d", info.rank);
+		goto fail;
+	}
+	if (a.weights && !(wts = kcv_weights_open(a.weights, &err)))
+		goto fail;
+	kcv_graph_params gp = {.threads = (int)a.threads};
+	if (!(g = kcv_graph_new(&gp, &err)))
+		goto fail;
+	kcv_node images = kcv_graph_input(g, "images", kcv_shape_4d(info.dims[0], info.dims[1],
+	                                                             info.dims[2], 3));
+	const kcv_backbone_vtable *vt = kcv_instance_component(bb)->vtable;
+	kcv_feature_maps fm;
+	if (vt->build(kcv_instance_priv(bb), g, images, &fm, &err) != KCV_OK)
+		goto fail;
+	for (int i = 0; i < fm.count; i++)
+		if (kcv_graph_mark_output(g, fm.maps[i]) != KCV_OK)
+			break;
+	if (kcv_graph_compile(g, &err) != KCV_OK)
+		goto fail;
+	if (vt->load(kcv_instance_priv(bb), g, wts, a.prefix, &err) != KCV_OK)
+		goto fail;
+	if (kcv_weights_read_f32(in, "images", kcv_graph_data(g, images), info.numel, &err) != KCV_OK)
+		goto fail;
+	double t0 = now_s();
+	if (kcv_graph_forward(g, &err) != KCV_OK)
+		goto fail;
+	double dt = now_s() - t0;
+	if (!(wr = kcv_weights_writer_new(&err)))
+		goto fail;
+	for (int i = 0; i < fm.count; i++) {
+		kcv_shape s = kcv_graph_shape(g, fm.maps[i]);
+		if (kcv_weights_writer_add(wr, fm.names[i], kcv_graph_data(g, fm.maps[i]), s.rank, s.d,
+		                           &err) != KCV_OK)
+			goto fail;
+	}
+	if (kcv_weights_writer_set_metadata(wr, "backbone", a.backbone, &err) != KCV_OK)
+		goto fail;
+	if (kcv_weights_writer_save(wr, a.out, &err) != KCV_OK)
+		goto fail;
+	fprintf(stderr, "kcv: %s on %lld images of %lldx%lld: %.3f s (%.1f GFLOP/s), wrote %s\n",
+	        a.backbone, (long long)info.dims[0], (long long)info.dims[2], (long long)info.dims[1], dt,
+	        dt > 0 ? kcv_graph_forward_flops(g) / dt * 1e-9 : 0.0, a.out);
+	goto out;
+fail:
+	rc = cli_fail(&err);
+out:
+	kcv_weights_writer_free(wr);
+	kcv_graph_free(g);
+	kcv_weights_free(wts);
+	kcv_weights_free(in);
+	kcv_instance_free(bb);
+	json_decref(spec);
+	kcv_registry_free(reg);
+	return rc;
+}

@@ -1,0 +1,119 @@
+/* Running a compiled graph: the forward steps in creation order, the
+ * backward steps in the order autodiff.c fixed. */
+#include <stdio.h>
+#include <string.h>
+
+#include <kcv/image.h>
+
+#include "graph-impl.h"
+#include "util-impl.h"
+
+kcv_status kcv_graph_compile(kcv_graph *g, kcv_error *err)
+{
+	if (kcv_graph_status(g, err))
+		return g->err.code;
+	if (g->compiled)
+		return KCV_OK;
+	kcv_status st = kcv_graph_plan(g, err);
+	if (st)
+		return st;
+	g->compiled = 1;
+	return KCV_OK;
+}
+
+static void fill_call(const kcv_graph *g, const gnode *nd, kcv_op_call *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->n_in = nd->n_in;
+	for (int i = 0; i < nd->n_in; i++) {
+		const gnode *in = &g->nodes[nd->in[i]];
+		c->in[i] = in->data;
+		c->in_shape[i] = in->shape;
+	}
+	c->out = nd->data;
+	c->out_shape = nd->shape;
+	c->params = nd->params;
+	c->scratch = g->scratch;
+	c->pool = g->pool;
+}
+
+kcv_status kcv_graph_forward(kcv_graph *g, kcv_error *err)
+{
+	if (!g->compiled)
+		return KCV_ERROR(err, KCV_ERR_INTERNAL, "graph", NULL, "forward before compile");
+	kcv_blas_set_threads(g->threads);
+	for (size_t k = 0; k < g->n; k++) {
+		const gnode *nd = &g->nodes[k];
+		if (nd->kind != NODE_OP)
+			continue;
+		const kcv_op_def *def = kcv_op_get(nd->op);
+		if (def->flags & KCV_OPF_VIEW)
+			continue;
+		kcv_op_call c;
+		fill_call(g, nd, &c);
+		double t0 = g->profiling ? kcv_now() : 0;
+		def->forward(&c);
+		if (g->profiling) {
+			g->prof_ms[nd->op][0] += 1e3 * (kcv_now() - t0);
+			g->prof_calls[nd->op][0]++;
+		}
+	}
+	g->ran_forward = 1;
+	return KCV_OK;
+}
+
+kcv_status kcv_graph_run_backward(kcv_graph *g, kcv_error *err)
+{
+	if (!g->compiled || g->loss < 0)
+		return KCV_ERROR(err, KCV_ERR_INTERNAL, "graph", NULL,
+		                 "backward needs kcv_graph_backward before compile");
+	if (!g->ran_forward)
+		return KCV_ERROR(err, KCV_ERR_INTERNAL, "graph", NULL, "backward before forward");
+	g->nodes[g->loss].grad[0] = 1.0f;
+	for (size_t j = 0; j < g->n_bsteps; j++) {
+		const bstep *b = &g->bsteps[j];
+		const gnode *nd = &g->nodes[b->node];
+		const kcv_op_def *def = kcv_op_get(nd->op);
+		kcv_op_grad_call c;
+		memset(&c, 0, sizeof(c));
+		fill_call(g, nd, &c.fwd);
+		c.d_out = nd->grad;
+		for (int i = 0; i < nd->n_in; i++) {
+			c.d_in[i] = b->mode[i] >= 0 ? g->nodes[nd->in[i]].grad : NULL;
+			c.accumulate[i] = b->mode[i] == 1;
+		}
+		c.scratch = g->scratch;
+		double t0 = g->profiling ? kcv_now() : 0;
+		def->backward(&c);
+		if (g->profiling) {
+			g->prof_ms[nd->op][1] += 1e3 * (kcv_now() - t0);
+			g->prof_calls[nd->op][1]++;
+		}
+	}
+	g->ran_forward = 0;
+	return KCV_OK;
+}
+
+void kcv_graph_set_profiling(kcv_graph *g, int on)
+{
+	g->profiling = on;
+	if (on) {
+		memset(g->prof_ms, 0, sizeof(g->prof_ms));
+		memset(g->prof_calls, 0, sizeof(g->prof_calls));
+	}
+}
+
+void kcv_graph_print_profile(const kcv_graph *g, void *stream)
+{
+	FILE *f = stream ? stream : stderr;
+	double total = 0;
+	for (int op = 0; op < KCV_OP_COUNT; op++)
+		total += g->prof_ms[op][0] + g->prof_ms[op][1];
+	fprintf(f, "%-20s %-8s %10s %10s %7s\n", "op", "pass", "calls", "ms", "share");
+	for (int op = 0; op < KCV_OP_COUNT; op++)
+		for (int p = 0; p < 2; p++)
+			if (g->prof_calls[op][p])
+				fprintf(f, "%-20s %-8s %10llu %10.1f %6.1f%%\n", kcv_op_get((kcv_op)op)->name,
+				        p ? "backward" : "forward", (unsigned long long)g->prof_calls[op][p],
+				        g->prof_ms[op][p], total > 0 ? 100.0 * g->prof_ms[op][p] / total : 0.0);
+}

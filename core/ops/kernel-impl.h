@@ -1,0 +1,134 @@
+/* Private: helpers shared by the op kernels in core/ops/ (parallel loops,
+ * reductions, numpy broadcasting). Every split of work here depends on the
+ * shapes only, never on the thread count, so results are bit-identical for
+ * any number of threads. Output buffers never alias the inputs. */
+#ifndef KCV_OPS_KERNEL_IMPL_H
+#define KCV_OPS_KERNEL_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "op-impl.h"
+
+/* Elements per task of the simple elementwise loops. */
+#define KCV_GRAIN 16384
+
+/* ---- parallel loops (parallel.c) ----------------------------------------- */
+
+/* fn(ctx, lo, hi) over [0, n) in chunks of `grain` items (the last shorter),
+ * spread over the pool. */
+typedef void (*kcv_range_fn)(void *ctx, size_t lo, size_t hi);
+void kcv_ops_parallel(kcv_pool *pool, size_t n, size_t grain, kcv_range_fn fn, void *ctx);
+
+/* dst[i] = scale * src[i], or dst[i] += ... when accumulate. */
+void kcv_ops_scale(kcv_pool *pool, float *dst, const float *src, size_t n, float scale,
+                   int accumulate);
+/* dst[i] = 0 unless accumulate (a gradient nobody feeds). */
+void kcv_ops_zero_grad(float *dst, size_t n, int accumulate);
+
+/* Sum over the middle axis of src [outer, n, inner] into dst [outer, inner],
+ * times scale; dst is overwritten or, with accumulate, added to. Sums in
+ * double. */
+size_t kcv_ops_reduce_scratch(int64_t outer, int64_t n, int64_t inner);
+void kcv_ops_reduce(kcv_pool *pool, const float *src, int64_t outer, int64_t n, int64_t inner,
+                    float scale, float *dst, int accumulate, void *scratch);
+
+/* Numbers of elements: total, before axis, after axis. */
+int64_t kcv_ops_outer(const kcv_shape *s, int axis);
+int64_t kcv_ops_inner(const kcv_shape *s, int axis);
+
+/* ---- broadcasting binary ops (broadcast.c) ------------------------------- */
+
+/* A row kernel: o[i] = f(d[i], a[i*sa], b[i*sb]) for i < n, added to o when
+ * acc; sa and sb are 0 (broadcast) or 1. d is the output gradient in a
+ * backward pass and NULL in a forward one. */
+typedef void (*kcv_bcast_row)(const float *d, const float *a, size_t sa, const float *b,
+                              size_t sb, float *o, size_t n, int acc);
+
+/* A binary op: its forward row and, for each input, its gradient row (NULL:
+ * the gradient is d times grad_sign[i]; add and sub need no temporary). */
+typedef struct kcv_binary_def {
+	const char *name;
+	kcv_bcast_row forward;
+	kcv_bcast_row grad[2];
+	float grad_sign[2];
+} kcv_binary_def;
+
+kcv_status kcv_binary_infer(const kcv_binary_def *def, const kcv_shape *in, int n_in,
+                            kcv_shape *out, char *msg, size_t msg_size);
+size_t kcv_binary_scratch(const kcv_binary_def *def, const kcv_shape *in,
+                          const kcv_shape *out, int backward);
+void kcv_binary_forward(const kcv_binary_def *def, const kcv_op_call *c);
+void kcv_binary_backward(const kcv_binary_def *def, const kcv_op_grad_call *c);
+
+/* Defines `const kcv_op_def kcv_op_def_<id>` for the binary op described by
+ * the kcv_binary_def `bin`; needs = bwd_needs_in. */
+#define KCV_BINARY_OP_DEF(id, bin, needs)                                                \
+	static kcv_status id##_infer(const kcv_shape *in, int n_in, const void *params,     \
+	                             kcv_shape *out, char *msg, size_t msg_size)            \
+	{                                                                                    \
+		return kcv_binary_infer(&bin, in, n_in, out, msg, msg_size);                     \
+	}                                                                                    \
+	static size_t id##_scratch(const kcv_shape *in, int n_in, const void *params,       \
+	                           const kcv_shape *out, int backward)                      \
+	{                                                                                    \
+		return kcv_binary_scratch(&bin, in, out, backward);                              \
+	}                                                                                    \
+	static double id##_flops(const kcv_shape *in, int n_in, const void *params,         \
+	                         const kcv_shape *out)                                      \
+	{                                                                                    \
+		return (double)kcv_shape_numel(out);                                             \
+	}                                                                                    \
+	static void id##_forward(const kcv_op_call *c)                                       \
+	{                                                                                    \
+		kcv_binary_forward(&bin, c);                                                     \
+	}                                                                                    \
+	static void id##_backward(const kcv_op_grad_call *c)                                 \
+	{                                                                                    \
+		kcv_binary_backward(&bin, c);                                                    \
+	}                                                                                    \
+	const kcv_op_def kcv_op_def_##id = {                                                 \
+		.name = #id,                                                                     \
+		.min_in = 2,                                                                     \
+		.max_in = 2,                                                                     \
+		.bwd_needs_in = (needs),                                                         \
+		.infer = id##_infer,                                                             \
+		.scratch = id##_scratch,                                                         \
+		.flops = id##_flops,                                                             \
+		.forward = id##_forward,                                                         \
+		.backward = id##_backward,                                                       \
+	}
+
+/* Defines a static kcv_bcast_row `name` from `static inline float
+ * fn(const float *d, size_t i, float a, float b)` (fn reads d[i] only when it
+ * needs the output gradient). */
+#define KCV_BCAST_LOOP_(fn, A, B)                                                        \
+	do {                                                                                 \
+		if (acc) {                                                                       \
+			for (size_t i = 0; i < n; i++)                                               \
+				o[i] += fn(d, i, A, B);                                                  \
+		} else {                                                                         \
+			for (size_t i = 0; i < n; i++)                                               \
+				o[i] = fn(d, i, A, B);                                                   \
+		}                                                                                \
+	} while (0)
+#define KCV_BCAST_ROW(name, fn)                                                          \
+	static void name(const float *restrict d, const float *restrict a, size_t sa,        \
+	                 const float *restrict b, size_t sb, float *restrict o, size_t n,     \
+	                 int acc)                                                            \
+	{                                                                                    \
+		if (sa && sb) {                                                                  \
+			KCV_BCAST_LOOP_(fn, a[i], b[i]);                                             \
+		} else if (sa) {                                                                 \
+			const float b0 = b[0];                                                       \
+			KCV_BCAST_LOOP_(fn, a[i], b0);                                               \
+		} else if (sb) {                                                                 \
+			const float a0 = a[0];                                                       \
+			KCV_BCAST_LOOP_(fn, a0, b[i]);                                               \
+		} else {                                                                         \
+			const float a0 = a[0], b0 = b[0];                                            \
+			KCV_BCAST_LOOP_(fn, a0, b0);                                                 \
+		}                                                                                \
+	}
+
+#endif
