@@ -2,6 +2,9 @@
 #include <cblas.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <kcv/graph.h>
 
 #include "pool-impl.h"
 
@@ -153,4 +156,9 @@ void kcv_blas_set_threads(int threads)
 		threads = 1;
 	if (openblas_get_num_threads() != threads)
 		openblas_set_num_threads(threads);
+}
+
+const char *kcv_blas_corename(void)
+{
+	return openblas_get_corename();
 }

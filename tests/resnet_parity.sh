@@ -33,6 +33,40 @@ for k in ["C2", "C3", "C4", "C5"]:
 sys.exit(0 if ok else 1)
 PYEOF
 done
+# the trainable graph (batch norm as an op, not folded) gives the same maps
+expect_status 0 "resnet18 unfolded" -- "$KCV" features --backbone resnet18 --unfolded \
+	--weights "$TMP/resnet18/weights.safetensors" --input "$TMP/resnet18/input.safetensors" \
+	--out "$TMP/resnet18/unfolded.safetensors" --threads 2
+"$PY" - "$TMP/resnet18" <<'PYEOF' && pass "unfolded = folded = torchvision" || fail "unfolded batch norm differs"
+import sys
+sys.path.insert(0, __import__("os").environ["KCV_TOP_SRCDIR"] + "/tests")
+import numpy as np, st_io
+d = sys.argv[1]
+got, want = st_io.load(d + "/unfolded.safetensors"), st_io.load(d + "/expected.safetensors")
+rel = max(float(np.max(np.abs(got[k] - want[k])) / np.max(np.abs(want[k]))) for k in want)
+print(f"unfolded max relative error {rel:.2e}")
+sys.exit(0 if rel <= 1e-4 else 1)
+PYEOF
+# the same input, weights and threads give bit-identical maps
+expect_status 0 "resnet18 again" -- "$KCV" features --backbone resnet18 \
+	--weights "$TMP/resnet18/weights.safetensors" --input "$TMP/resnet18/input.safetensors" \
+	--out "$TMP/resnet18/again.safetensors" --threads 2
+cmp -s "$TMP/resnet18/out.safetensors" "$TMP/resnet18/again.safetensors" \
+	&& pass "bit-identical on a second run" || fail "two runs differ"
+# ImageNet weights that are not there: the error says what to place where
+mkdir -p "$TMP/emptyweights"
+KCV_WEIGHTS_DIR="$TMP/emptyweights" expect_status 1 "imagenet weights missing" -- "$KCV" features \
+	--backbone resnet50 --weights imagenet --input "$TMP/resnet18/input.safetensors" --out "$TMP/y.safetensors"
+expect_in "$TMP/err" "place resnet50_imagenet.safetensors" "says which file"
+expect_in "$TMP/err" "$TMP/emptyweights" "says where"
+expect_in "$TMP/err" 'set weights to "none"' "says the alternative"
+# ImageNet weights that are there are used (a file with torchvision names)
+cp "$TMP/resnet18/weights.safetensors" "$TMP/emptyweights/resnet18_imagenet.safetensors"
+KCV_WEIGHTS_DIR="$TMP/emptyweights" expect_status 0 "imagenet weights found" -- "$KCV" features \
+	--backbone resnet18 --weights imagenet --input "$TMP/resnet18/input.safetensors" --out "$TMP/resnet18/in1k.safetensors"
+cmp -s "$TMP/resnet18/in1k.safetensors" "$TMP/resnet18/out.safetensors" && pass "same maps as --weights FILE" \
+	|| fail "imagenet weights not used"
+
 # bad inputs: a wrong architecture for the weights, a missing tensor
 expect_status 1 "resnet34 with resnet18 weights" -- "$KCV" features --backbone resnet34 \
 	--weights "$TMP/resnet18/weights.safetensors" --input "$TMP/resnet18/input.safetensors" \

@@ -13,15 +13,24 @@
 
 static const char help[] =
 	"Usage: kcv features --backbone NAME [--weights FILE] [--prefix P] --input IN.safetensors\n"
-	"                    --out OUT.safetensors [--threads N]\n\n"
+	"                    --out OUT.safetensors [--threads N] [--repeat R] [--profile]\n"
+	"                    [--unfolded]\n\n"
 	"Run a backbone (frozen, inference mode) on tensor \"images\" of IN (N,H,W,3 float32,\n"
 	"fed as is: no rescaling or normalisation) and write its feature maps C2..C5 (NHWC\n"
 	"float32) to OUT. FILE holds torchvision key names (under prefix P, for example\n"
-	"\"backbone.body.\"); without --weights the backbone is randomly initialised.\n";
+	"\"backbone.body.\"); --weights imagenet reads <NAME>_imagenet.safetensors from\n"
+	"$KCV_WEIGHTS_DIR (default ~/.cache/kcv/weights); without --weights the backbone\n"
+	"is randomly initialised.\n"
+	"--repeat R runs the forward pass R times and reports the fastest (a benchmark);\n"
+	"--profile prints the time spent per op; --unfolded keeps batch norm as an op\n"
+	"(the trainable backbone's graph) instead of folding it into the convolutions.\n";
 
 typedef struct feat_args {
 	const char *backbone, *weights, *prefix, *input, *out;
 	long threads;
+	long repeat;
+	int profile;
+	int trainable;
 } feat_args;
 
 static int parse(int argc, char **argv, feat_args *a)
@@ -41,6 +50,13 @@ static int parse(int argc, char **argv, feat_args *a)
 			a->input = argv[++i];
 		} else if (strcmp(s, "--out") == 0 && next) {
 			a->out = argv[++i];
+		} else if (strcmp(s, "--repeat") == 0 && next) {
+			if (cli_parse_long(argv[++i], 1, 100000, &a->repeat))
+				return cli_usage_error("features", "--repeat expects 1 to 100000, got \"%s\"", argv[i]);
+		} else if (strcmp(s, "--profile") == 0) {
+			a->profile = 1;
+		} else if (strcmp(s, "--unfolded") == 0) {
+			a->trainable = 1;
 		} else if (strcmp(s, "--threads") == 0 && next) {
 			if (cli_parse_long(argv[++i], 1, 1024, &a->threads))
 				return cli_usage_error("features", "--threads expects 1 to 1024, got \"%s\"", argv[i]);
@@ -62,7 +78,7 @@ static double now_s(void)
 
 int cmd_features(int argc, char **argv)
 {
-	feat_args a = {.prefix = ""};
+	feat_args a = {.prefix = "", .repeat = 1};
 	int prc = parse(argc, argv, &a);
 	if (prc)
 		return prc < 0 ? CLI_OK : prc;
@@ -77,8 +93,11 @@ int cmd_features(int argc, char **argv)
 
 	if (!(reg = cli_registry(&err)))
 		goto fail;
-	spec = json_pack("{s:s, s:s, s:s}", "plugin", a.backbone, "weights", "none",
-	                 "input_normalization", "none");
+	/* --weights imagenet: the backbone finds its own file in KCV_WEIGHTS_DIR */
+	int imagenet = a.weights && strcmp(a.weights, "imagenet") == 0;
+	spec = json_pack("{s:s, s:s, s:s, s:b}", "plugin", a.backbone, "weights",
+	                 imagenet ? "imagenet" : "none", "input_normalization", "none", "trainable",
+	                 a.trainable);
 	kcv_context ctx = {.registry = reg, .source = "kcv features", .path = "--backbone",
 	                   .threads = (int)a.threads, .seed = 1};
 	if (!spec || !(bb = kcv_instance_new(reg, KCV_KIND_BACKBONE, spec, &ctx, &err)))
@@ -95,7 +114,7 @@ int cmd_features(int argc, char **argv)
 		          "tensor \"images\" must be N,H,W,3; it has rank %d", info.rank);
 		goto fail;
 	}
-	if (a.weights && !(wts = kcv_weights_open(a.weights, &err)))
+	if (a.weights && !imagenet && !(wts = kcv_weights_open(a.weights, &err)))
 		goto fail;
 	kcv_graph_params gp = {.threads = (int)a.threads};
 	if (!(g = kcv_graph_new(&gp, &err)))
@@ -115,10 +134,20 @@ int cmd_features(int argc, char **argv)
 		goto fail;
 	if (kcv_weights_read_f32(in, "images", kcv_graph_data(g, images), info.numel, &err) != KCV_OK)
 		goto fail;
-	double t0 = now_s();
-	if (kcv_graph_forward(g, &err) != KCV_OK)
-		goto fail;
-	double dt = now_s() - t0;
+	double dt = 0, total = 0;
+	for (long r = 0; r < a.repeat; r++) {
+		if (a.profile && r == a.repeat - 1)
+			kcv_graph_set_profiling(g, 1); /* the last run, warm */
+		double t0 = now_s();
+		if (kcv_graph_forward(g, &err) != KCV_OK)
+			goto fail;
+		double t = now_s() - t0;
+		total += t;
+		if (r == 0 || t < dt)
+			dt = t;
+	}
+	if (a.profile)
+		kcv_graph_print_profile(g, stderr);
 	if (!(wr = kcv_weights_writer_new(&err)))
 		goto fail;
 	for (int i = 0; i < fm.count; i++) {
@@ -131,9 +160,14 @@ int cmd_features(int argc, char **argv)
 		goto fail;
 	if (kcv_weights_writer_save(wr, a.out, &err) != KCV_OK)
 		goto fail;
-	fprintf(stderr, "kcv: %s on %lld images of %lldx%lld: %.3f s (%.1f GFLOP/s), wrote %s\n",
+	fprintf(stderr,
+	        "kcv: %s on %lld images of %lldx%lld: %.3f s per forward (best of %ld, mean %.3f s), "
+	        "%.2f images/s, %.1f GFLOP/s, activations %.0f MB, weights %.0f MB; wrote %s\n",
 	        a.backbone, (long long)info.dims[0], (long long)info.dims[2], (long long)info.dims[1], dt,
-	        dt > 0 ? kcv_graph_forward_flops(g) / dt * 1e-9 : 0.0, a.out);
+	        a.repeat, total / (double)a.repeat, dt > 0 ? (double)info.dims[0] / dt : 0.0,
+	        dt > 0 ? kcv_graph_forward_flops(g) / dt * 1e-9 : 0.0,
+	        (double)kcv_graph_arena_bytes(g) / 1048576.0,
+	        (double)kcv_graph_persistent_bytes(g) / 1048576.0, a.out);
 	goto out;
 fail:
 	rc = cli_fail(&err);

@@ -43,8 +43,8 @@ int main(int argc, char **argv)
 		return CLI_OK;
 	}
 	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
-		printf("kcv %s (plugin ABI %d.%d)\n", kcv_version(), KCV_PLUGIN_ABI_MAJOR,
-		       KCV_PLUGIN_ABI_MINOR);
+		printf("kcv %s (plugin ABI %d.%d, OpenBLAS %s kernels)\n", kcv_version(),
+		       KCV_PLUGIN_ABI_MAJOR, KCV_PLUGIN_ABI_MINOR, kcv_blas_corename());
 		return CLI_OK;
 	}
 	if (strcmp(cmd, "plugins") == 0)

@@ -176,6 +176,12 @@ KCV_API void kcv_graph_set_profiling(kcv_graph *g, int on);
 /* Write the profile ("op  calls  ms  share") to a stream (FILE *). */
 KCV_API void kcv_graph_print_profile(const kcv_graph *g, void *stream);
 
+/* ---- the BLAS underneath ----------------------------------------------- */
+
+/* The OpenBLAS kernel family in use ("Haswell", "SkylakeX", ...). kcv never
+ * overrides OPENBLAS_CORETYPE: some OpenBLAS builds compute wrong results
+ * with kernels a CPU advertises but they were not written for. */
+KCV_API const char *kcv_blas_corename(void);
 KCV_END_DECLS
 
 #endif /* KCV_GRAPH_H */
