@@ -19,7 +19,10 @@
 #include "defs-impl.h"
 #include "kernel-impl.h"
 
-#define COL_BYTES ((int64_t)8 << 20) /* per column buffer */
+#ifndef KCV_CONV_COL_BYTES
+#define KCV_CONV_COL_BYTES ((int64_t)8 << 20)
+#endif
+#define COL_BYTES KCV_CONV_COL_BYTES /* per column buffer */
 #define BLOCK 64
 
 typedef struct conv_geom {
@@ -196,7 +199,8 @@ typedef struct col_job {
 	float *col;        /* im2col: [rows][k] */
 	const float *dcol; /* col2im: [rows][k] */
 	float *dx;
-	int64_t r0, rows, grp, cblk;
+	int64_t r0, rows, grp;
+	int64_t row0; /* col2im: the first input row of the tile */
 } col_job;
 
 static void im2col_rows(void *ctx, size_t lo, size_t hi)
@@ -241,31 +245,40 @@ static void im2col(kcv_pool *pool, const conv_geom *g, const float *x, float *co
 	kcv_ops_parallel(pool, (size_t)rows, grain, im2col_rows, &j);
 }
 
-/* Add dcol into dx for one block of the group's channels: every row in
- * order, so each dx value sums in a fixed order whatever the blocks. */
-static void col2im_block(void *ctx, size_t t)
+/* Add dcol into dx, gathering per input row (n, iy): each dx pixel sums the
+ * column entries that read it, in (ky, kx) order, from this tile's rows
+ * only. Tasks own whole input rows, so there are no races, and the order of
+ * additions is fixed by the shapes. */
+static void col2im_rows(void *ctx, size_t lo, size_t hi)
 {
 	const col_job *j = ctx;
 	const conv_geom *g = j->g;
-	const int64_t cg = g->cin_g, hw = g->oh * g->ow;
-	int64_t c0 = (int64_t)t * j->cblk, cw = cg - c0 < j->cblk ? cg - c0 : j->cblk;
-	for (int64_t rr = 0; rr < j->rows; rr++) {
-		int64_t r = j->r0 + rr, n = r / hw, oy = r % hw / g->ow, ox = r % g->ow;
-		int64_t iy0 = oy * g->sh - g->pt, ix0 = ox * g->sw - g->pl;
-		const float *src = j->dcol + rr * g->k + c0;
+	const int64_t cg = g->cin_g, r1 = j->r0 + j->rows;
+	for (int64_t rr = (int64_t)lo; rr < (int64_t)hi; rr++) {
+		int64_t row = j->row0 + rr, n = row / g->h, iy = row % g->h;
+		float *drow = j->dx + row * g->w * g->cin + j->grp * cg;
 		for (int64_t ky = 0; ky < g->kh; ky++) {
-			int64_t iy = iy0 + ky * g->dh;
-			if (iy < 0 || iy >= g->h)
+			int64_t ty = iy + g->pt - ky * g->dh;
+			if (ty < 0 || ty % g->sh)
 				continue;
-			float *row = j->dx + (n * g->h + iy) * g->w * g->cin + j->grp * cg + c0;
-			for (int64_t kx = 0; kx < g->kw; kx++) {
-				int64_t ix = ix0 + kx * g->dw;
-				if (ix < 0 || ix >= g->w)
-					continue;
-				float *restrict d = row + ix * g->cin;
-				const float *restrict s = src + (ky * g->kw + kx) * cg;
-				for (int64_t c = 0; c < cw; c++)
-					d[c] += s[c];
+			int64_t oy = ty / g->sh;
+			if (oy >= g->oh)
+				continue;
+			int64_t rbase = (n * g->oh + oy) * g->ow;
+			for (int64_t ix = 0; ix < g->w; ix++) {
+				float *restrict d = drow + ix * g->cin;
+				for (int64_t kx = 0; kx < g->kw; kx++) {
+					int64_t tx = ix + g->pl - kx * g->dw;
+					if (tx < 0 || tx % g->sw)
+						continue;
+					int64_t ox = tx / g->sw, r = rbase + ox;
+					if (ox >= g->ow || r < j->r0 || r >= r1)
+						continue;
+					const float *restrict src =
+						j->dcol + (r - j->r0) * g->k + (ky * g->kw + kx) * cg;
+					for (int64_t c = 0; c < cg; c++)
+						d[c] += src[c];
+				}
 			}
 		}
 	}
@@ -274,14 +287,19 @@ static void col2im_block(void *ctx, size_t t)
 static void col2im(kcv_pool *pool, const conv_geom *g, const float *dcol, float *dx, int64_t r0,
                    int64_t rows, int64_t grp)
 {
-	int64_t nblk = 4 * (int64_t)kcv_pool_threads(pool);
-	if (nblk > g->cin_g / 8)
-		nblk = g->cin_g / 8;
-	if (nblk < 1)
-		nblk = 1;
+	/* the input rows this tile's output rows read */
+	int64_t hw = g->oh * g->ow, last = r0 + rows - 1;
+	int64_t n0 = r0 / hw, oy0 = r0 % hw / g->ow, n1 = last / hw, oy1 = last % hw / g->ow;
+	int64_t lo = oy0 * g->sh - g->pt, hi = oy1 * g->sh - g->pt + (g->kh - 1) * g->dh;
+	int64_t first = n0 * g->h + (lo > 0 ? lo : 0);
+	int64_t end = n1 * g->h + (hi < g->h - 1 ? hi : g->h - 1) + 1;
+	if (end <= first)
+		return;
 	col_job j = {.g = g, .dcol = dcol, .dx = dx, .r0 = r0, .rows = rows, .grp = grp};
-	j.cblk = (g->cin_g + nblk - 1) / nblk;
-	kcv_pool_run(pool, (size_t)((g->cin_g + j.cblk - 1) / j.cblk), col2im_block, &j);
+	j.row0 = first;
+	int64_t work = g->w * g->cin_g * g->kh;
+	size_t grain = (size_t)(work >= KCV_GRAIN ? 1 : KCV_GRAIN / work);
+	kcv_ops_parallel(pool, (size_t)(end - first), grain, col2im_rows, &j);
 }
 
 /* ---- per-row passes: bias + ReLU, ReLU mask, bias gradient ---------------- */

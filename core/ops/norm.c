@@ -1,12 +1,20 @@
 /* Normalisation over channels-last tensors: batch_norm (inference with the
  * running statistics, training with batch statistics) and group_norm.
  *
- * Both are written as y = (x - mu) * k2 + k3 with per-(image, channel)
- * coefficients, and their input gradients as dx = k1 * dy + k2 * (x - mu) +
- * k3, so one pass kernel serves all four. Statistics are sums in double over
- * fixed row chunks (shifted by a sample value for accuracy), combined in
- * chunk order: the same result for any thread count. Backward recomputes the
- * statistics from x rather than keeping them. */
+ * Both are one computation: x is seen as `nimg` images of `per_img` rows of
+ * C channels, and each statistic covers one (image, channel group). Batch
+ * norm is one image with C groups of one channel; group norm is N images with
+ * G groups. Then
+ *   y  = (x - mu) * k2 + k3            (k2 = invstd * gamma, k3 = beta)
+ *   dx = k1 * dy + k2 * (x - mu) + k3  (batch statistics; k1 dy alone for the
+ *                                       running statistics)
+ * with per-(image, channel) coefficients, so one pass kernel serves all.
+ *
+ * Statistics and gradient sums are per-(image, channel) sums in double over
+ * fixed row chunks (shifted by a sample of each group for accuracy), summed
+ * in chunk order and then over the channels of a group in channel order: the
+ * same result for any thread count. Backward recomputes the statistics from
+ * x rather than keeping them. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,34 +28,79 @@
 typedef struct nrm_job {
 	const float *x, *dy;
 	float *out;
-	int64_t rows, c, per_img;           /* rows of C values; rows per image */
-	const float *mu, *is, *k1, *k2, *k3; /* [image][C] */
+	int64_t c, per_img, nimg;
+	const float *mu, *k1, *k2, *k3; /* [image][C] */
 	int acc;
-	/* channel sums */
-	int stats;     /* 1: sums of (x - mu) and its square; 0: of dy and dy*xhat */
-	int64_t chunk; /* rows per chunk */
-	double *part;  /* [chunks][2][C] */
-	/* group norm */
-	int64_t groups;
-	const float *gamma;
-	double *gstat; /* [N * groups][2] */
+	int stats;         /* sums of (x - mu), (x - mu)^2; else of dy, dy * (x - mu) */
+	int64_t cpi, chunk; /* chunks per image, rows per chunk */
+	double *part;       /* [image][chunk][2][C] */
 } nrm_job;
 
-/* Bump allocation from the scratch buffer, 64-byte aligned. */
+typedef struct nrm_state {
+	nrm_job j;
+	int64_t groups, cg;    /* groups per image, channels per group */
+	double m;              /* values per statistic */
+	double *s1, *s2;       /* sums [image][C] */
+	double *mean, *invstd; /* [image][group] */
+	float *mu, *k1, *k2, *k3;
+} nrm_state;
+
+static size_t align64(size_t x)
+{
+	return (x + 63) & ~(size_t)63;
+}
+
+/* Bump allocation from the scratch buffer. */
 static void *take(char **p, size_t bytes)
 {
 	void *r = *p;
-	*p += (bytes + 63) & ~(size_t)63;
+	*p += align64(bytes);
 	return r;
 }
 
-static int64_t n_chunks(int64_t rows)
+static int64_t max_parts(int64_t nimg)
 {
-	int64_t n = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
-	return n > MAX_CHUNKS ? MAX_CHUNKS : n;
+	return nimg > MAX_CHUNKS ? nimg : MAX_CHUNKS;
 }
 
-/* ---- shared kernels ------------------------------------------------------- */
+static size_t state_bytes(int64_t nimg, int64_t c, int64_t groups)
+{
+	return align64((size_t)(max_parts(nimg) * 2 * c) * sizeof(double)) +
+	       2 * align64((size_t)(nimg * c) * sizeof(double)) +
+	       2 * align64((size_t)(nimg * groups) * sizeof(double)) +
+	       4 * align64((size_t)(nimg * c) * sizeof(float));
+}
+
+static void state_init(nrm_state *s, const kcv_op_call *c, void *scratch, int64_t nimg,
+                       int64_t groups)
+{
+	const kcv_shape *xs = &c->in_shape[0];
+	int64_t C = xs->d[xs->rank - 1];
+	char *sp = scratch;
+	memset(s, 0, sizeof(*s));
+	s->j.x = c->in[0];
+	s->j.c = C;
+	s->j.nimg = nimg;
+	s->j.per_img = kcv_shape_numel(xs) / C / nimg;
+	s->groups = groups;
+	s->cg = C / groups;
+	s->m = (double)(s->j.per_img * s->cg);
+	s->j.part = take(&sp, (size_t)(max_parts(nimg) * 2 * C) * sizeof(double));
+	s->s1 = take(&sp, (size_t)(nimg * C) * sizeof(double));
+	s->s2 = take(&sp, (size_t)(nimg * C) * sizeof(double));
+	s->mean = take(&sp, (size_t)(nimg * groups) * sizeof(double));
+	s->invstd = take(&sp, (size_t)(nimg * groups) * sizeof(double));
+	s->mu = take(&sp, (size_t)(nimg * C) * sizeof(float));
+	s->k1 = take(&sp, (size_t)(nimg * C) * sizeof(float));
+	s->k2 = take(&sp, (size_t)(nimg * C) * sizeof(float));
+	s->k3 = take(&sp, (size_t)(nimg * C) * sizeof(float));
+	s->j.mu = s->mu;
+	s->j.k1 = s->k1;
+	s->j.k2 = s->k2;
+	s->j.k3 = s->k3;
+}
+
+/* ---- pass kernels --------------------------------------------------------- */
 
 /* out = [k1 dy +] k2 (x - mu) + k3 over rows [lo, hi); k2 NULL: k1 dy only */
 static void apply_rows(void *ctx, size_t lo, size_t hi)
@@ -66,9 +119,12 @@ static void apply_rows(void *ctx, size_t lo, size_t hi)
 			continue;
 		}
 		const float *restrict dy = j->dy + (int64_t)r * C;
-		if (!k2) {
+		if (!k2 && j->acc) {
 			for (int64_t c = 0; c < C; c++)
-				o[c] = j->acc ? o[c] + k1[c] * dy[c] : k1[c] * dy[c];
+				o[c] += k1[c] * dy[c];
+		} else if (!k2) {
+			for (int64_t c = 0; c < C; c++)
+				o[c] = k1[c] * dy[c];
 		} else if (j->acc) {
 			for (int64_t c = 0; c < C; c++)
 				o[c] += k1[c] * dy[c] + k2[c] * (x[c] - mu[c]) + k3[c];
@@ -82,19 +138,21 @@ static void apply_rows(void *ctx, size_t lo, size_t hi)
 static void apply(kcv_pool *pool, nrm_job *j)
 {
 	size_t grain = (size_t)(j->c >= KCV_GRAIN ? 1 : KCV_GRAIN / j->c);
-	kcv_ops_parallel(pool, (size_t)j->rows, grain, apply_rows, j);
+	kcv_ops_parallel(pool, (size_t)(j->nimg * j->per_img), grain, apply_rows, j);
 }
 
 static void sums_chunk(void *ctx, size_t t)
 {
 	const nrm_job *j = ctx;
-	const int64_t C = j->c;
+	const int64_t C = j->c, img = (int64_t)t / j->cpi, q = (int64_t)t % j->cpi;
 	double *a1 = j->part + (int64_t)t * 2 * C, *a2 = a1 + C;
 	memset(a1, 0, (size_t)(2 * C) * sizeof(double));
-	int64_t r0 = (int64_t)t * j->chunk, r1 = r0 + j->chunk < j->rows ? r0 + j->chunk : j->rows;
+	int64_t r0 = img * j->per_img + q * j->chunk, r1 = (img + 1) * j->per_img;
+	if (r0 + j->chunk < r1)
+		r1 = r0 + j->chunk;
+	const float *mu = j->mu + img * C;
 	for (int64_t r = r0; r < r1; r++) {
-		int64_t off = r / j->per_img * C;
-		const float *x = j->x + r * C, *mu = j->mu + off;
+		const float *x = j->x + r * C;
 		if (j->stats) {
 			for (int64_t c = 0; c < C; c++) {
 				double u = x[c] - mu[c];
@@ -102,38 +160,115 @@ static void sums_chunk(void *ctx, size_t t)
 				a2[c] += u * u;
 			}
 		} else {
-			const float *dy = j->dy + r * C, *is = j->is + off;
+			const float *dy = j->dy + r * C;
 			for (int64_t c = 0; c < C; c++) {
 				a1[c] += dy[c];
-				a2[c] += (double)dy[c] * ((x[c] - mu[c]) * is[c]);
+				a2[c] += (double)dy[c] * (x[c] - mu[c]);
 			}
 		}
 	}
 }
 
-/* Per-channel s1, s2 over all rows (see nrm_job.stats). */
-static void channel_sums(kcv_pool *pool, nrm_job *j, double *s1, double *s2)
+/* Per-(image, channel) sums into s1, s2 (see nrm_job.stats). */
+static void image_sums(kcv_pool *pool, nrm_state *s)
 {
-	int64_t nch = n_chunks(j->rows), C = j->c;
-	j->chunk = (j->rows + nch - 1) / nch;
-	kcv_pool_run(pool, (size_t)nch, sums_chunk, j);
-	for (int64_t c = 0; c < C; c++) {
-		double u = 0, v = 0;
-		for (int64_t t = 0; t < nch; t++) {
-			u += j->part[t * 2 * C + c];
-			v += j->part[t * 2 * C + C + c];
+	nrm_job *j = &s->j;
+	const int64_t C = j->c;
+	int64_t cpi = (j->per_img + CHUNK_ROWS - 1) / CHUNK_ROWS, cap = MAX_CHUNKS / j->nimg;
+	if (cap < 1)
+		cap = 1;
+	j->cpi = cpi < cap ? cpi : cap;
+	j->chunk = (j->per_img + j->cpi - 1) / j->cpi;
+	kcv_pool_run(pool, (size_t)(j->nimg * j->cpi), sums_chunk, j);
+	for (int64_t i = 0; i < j->nimg; i++)
+		for (int64_t c = 0; c < C; c++) {
+			double u = 0, v = 0;
+			for (int64_t q = 0; q < j->cpi; q++) {
+				const double *p = j->part + (i * j->cpi + q) * 2 * C;
+				u += p[c];
+				v += p[C + c];
+			}
+			s->s1[i * C + c] = u;
+			s->s2[i * C + c] = v;
 		}
-		s1[c] = u;
-		s2[c] = v;
+}
+
+/* Batch statistics: mean and invstd per (image, group); mu = the means. */
+static void batch_stats(kcv_pool *pool, nrm_state *s, float eps)
+{
+	const int64_t C = s->j.c, G = s->groups, cg = s->cg;
+	for (int64_t i = 0; i < s->j.nimg; i++) /* the shift: a sample of each group */
+		for (int64_t c = 0; c < C; c++)
+			s->mu[i * C + c] = s->j.x[i * s->j.per_img * C + c / cg * cg];
+	s->j.stats = 1;
+	image_sums(pool, s);
+	s->j.stats = 0;
+	for (int64_t i = 0; i < s->j.nimg; i++)
+		for (int64_t g = 0; g < G; g++) {
+			double u = 0, v = 0;
+			for (int64_t c = g * cg; c < (g + 1) * cg; c++)
+				u += s->s1[i * C + c], v += s->s2[i * C + c];
+			double m1 = u / s->m, var = v / s->m - m1 * m1;
+			s->mean[i * G + g] = s->mu[i * C + g * cg] + m1;
+			s->invstd[i * G + g] = 1.0 / sqrt((var > 0 ? var : 0) + (double)eps);
+		}
+	for (int64_t i = 0; i < s->j.nimg; i++)
+		for (int64_t c = 0; c < C; c++)
+			s->mu[i * C + c] = (float)s->mean[i * G + c / cg];
+}
+
+static void normalize(nrm_state *s, const kcv_op_call *c, const float *gamma, const float *beta)
+{
+	const int64_t C = s->j.c, G = s->groups;
+	for (int64_t i = 0; i < s->j.nimg; i++)
+		for (int64_t k = 0; k < C; k++) {
+			s->k2[i * C + k] = (float)(s->invstd[i * G + k / s->cg] * gamma[k]);
+			s->k3[i * C + k] = beta[k];
+		}
+	s->j.out = c->out;
+	apply(c->pool, &s->j);
+}
+
+static void write_grad(float *dst, int64_t c, double v, int acc)
+{
+	dst[c] = (float)(acc ? dst[c] + v : v);
+}
+
+/* gamma/beta gradients from the sums of dy and dy * (x - mu). */
+static void affine_grads(const nrm_state *s, const kcv_op_grad_call *c)
+{
+	const int64_t C = s->j.c, G = s->groups;
+	for (int64_t k = 0; k < C; k++) {
+		double dg = 0, db = 0;
+		for (int64_t i = 0; i < s->j.nimg; i++) {
+			dg += s->invstd[i * G + k / s->cg] * s->s2[i * C + k];
+			db += s->s1[i * C + k];
+		}
+		if (c->d_in[1])
+			write_grad(c->d_in[1], k, dg, c->accumulate[1]);
+		if (c->d_in[2])
+			write_grad(c->d_in[2], k, db, c->accumulate[2]);
 	}
 }
 
-static void write_grad(float *dst, const double *src, int64_t n, double scale, int acc)
+/* dx through batch statistics. */
+static void batch_dx(nrm_state *s, const kcv_op_grad_call *c, const float *gamma)
 {
-	if (!dst)
-		return;
-	for (int64_t i = 0; i < n; i++)
-		dst[i] = (float)(acc ? dst[i] + scale * src[i] : scale * src[i]);
+	const int64_t C = s->j.c, G = s->groups, cg = s->cg;
+	for (int64_t i = 0; i < s->j.nimg; i++)
+		for (int64_t g = 0; g < G; g++) {
+			double a = 0, b = 0, is = s->invstd[i * G + g];
+			for (int64_t k = g * cg; k < (g + 1) * cg; k++)
+				a += gamma[k] * s->s1[i * C + k], b += gamma[k] * s->s2[i * C + k];
+			for (int64_t k = g * cg; k < (g + 1) * cg; k++) {
+				s->k1[i * C + k] = (float)(is * gamma[k]);
+				s->k2[i * C + k] = (float)(-is * is * is * b / s->m);
+				s->k3[i * C + k] = (float)(-is * a / s->m);
+			}
+		}
+	s->j.out = c->d_in[0];
+	s->j.acc = c->accumulate[0];
+	apply(c->fwd.pool, &s->j);
 }
 
 /* ---- batch norm ----------------------------------------------------------- */
@@ -169,129 +304,71 @@ static kcv_status bn_infer(const kcv_shape *in, int n_in, const void *params, kc
 static size_t bn_scratch(const kcv_shape *in, int n_in, const void *params, const kcv_shape *out,
                          int backward)
 {
-	size_t c = (size_t)in[0].d[in[0].rank - 1];
-	return (size_t)MAX_CHUNKS * 2 * c * sizeof(double) + 4 * c * sizeof(double) +
-	       5 * c * sizeof(float) + 16 * 64;
+	int64_t c = in[0].d[in[0].rank - 1];
+	return state_bytes(1, c, c);
 }
 
-typedef struct bn_state {
-	nrm_job j;
-	double *mean, *invstd; /* [C] */
-	float *mu, *is, *k1, *k2, *k3;
-	char *rest;
-} bn_state;
-
-/* Set up the job and the statistics (batch ones when training). */
-static void bn_setup(bn_state *s, const kcv_op_call *c, void *scratch)
+static void bn_setup(nrm_state *s, const kcv_op_call *c, void *scratch)
 {
 	const kcv_op_norm_params *p = c->params;
 	int64_t C = c->in_shape[0].d[c->in_shape[0].rank - 1];
-	int64_t rows = kcv_shape_numel(&c->in_shape[0]) / C;
-	char *sp = scratch;
-	memset(s, 0, sizeof(*s));
-	s->j.part = take(&sp, (size_t)(MAX_CHUNKS * 2 * C) * sizeof(double));
-	s->mean = take(&sp, (size_t)C * sizeof(double));
-	s->invstd = take(&sp, (size_t)C * sizeof(double));
-	s->mu = take(&sp, (size_t)C * sizeof(float));
-	s->is = take(&sp, (size_t)C * sizeof(float));
-	s->k1 = take(&sp, (size_t)C * sizeof(float));
-	s->k2 = take(&sp, (size_t)C * sizeof(float));
-	s->k3 = take(&sp, (size_t)C * sizeof(float));
-	s->rest = sp;
-	s->j.x = c->in[0];
-	s->j.rows = rows;
-	s->j.c = C;
-	s->j.per_img = rows;
+	state_init(s, c, scratch, 1, C);
 	if (p->training) {
-		double *s1 = (double *)s->rest, *s2 = s1 + C;
-		for (int64_t k = 0; k < C; k++)
-			s->mu[k] = c->in[0][k]; /* the shift */
-		s->j.mu = s->mu;
-		s->j.stats = 1;
-		channel_sums(c->pool, &s->j, s1, s2);
-		for (int64_t k = 0; k < C; k++) {
-			double m1 = s1[k] / (double)rows, var = s2[k] / (double)rows - m1 * m1;
-			s->mean[k] = s->mu[k] + m1;
-			s->invstd[k] = 1.0 / sqrt((var > 0 ? var : 0) + (double)p->eps);
-		}
-	} else {
-		for (int64_t k = 0; k < C; k++) {
-			s->mean[k] = c->in[3][k];
-			s->invstd[k] = 1.0 / sqrt((double)c->in[4][k] + (double)p->eps);
-		}
+		batch_stats(c->pool, s, p->eps);
+		return;
 	}
 	for (int64_t k = 0; k < C; k++) {
-		s->mu[k] = (float)s->mean[k];
-		s->is[k] = (float)s->invstd[k];
+		s->mean[k] = c->in[3][k];
+		s->invstd[k] = 1.0 / sqrt((double)c->in[4][k] + (double)p->eps);
+		s->mu[k] = c->in[3][k];
 	}
-	s->j.mu = s->mu;
-	s->j.is = s->is;
-	s->j.stats = 0;
 }
 
 static void bn_forward(const kcv_op_call *c)
 {
-	bn_state s;
+	nrm_state s;
 	bn_setup(&s, c, c->scratch);
-	const float *gamma = c->in[1], *beta = c->in[2];
-	for (int64_t k = 0; k < s.j.c; k++) {
-		s.k2[k] = (float)(gamma[k] * s.invstd[k]);
-		s.k3[k] = beta[k];
-		s.k1[k] = 0;
-	}
-	s.j.out = c->out;
-	s.j.k1 = s.k1;
-	s.j.k2 = s.k2;
-	s.j.k3 = s.k3;
-	apply(c->pool, &s.j);
+	normalize(&s, c, c->in[1], c->in[2]);
 }
 
 static void bn_backward(const kcv_op_grad_call *c)
 {
 	const kcv_op_call *f = &c->fwd;
 	const kcv_op_norm_params *p = f->params;
-	bn_state s;
+	nrm_state s;
 	bn_setup(&s, f, c->scratch);
-	const int64_t C = s.j.c, M = s.j.rows;
+	const int64_t C = s.j.c;
 	const float *gamma = f->in[1];
-	double *s1 = (double *)s.rest, *s2 = s1 + C; /* sum dy, sum dy * xhat */
-	int need_sums = p->training || c->d_in[1] || c->d_in[2] || c->d_in[3] || c->d_in[4];
-	if (need_sums) {
-		s.j.dy = c->d_out;
-		channel_sums(f->pool, &s.j, s1, s2);
+	s.j.dy = c->d_out;
+	if (p->training || c->d_in[1] || c->d_in[2] || c->d_in[3] || c->d_in[4]) {
+		image_sums(f->pool, &s);
+		affine_grads(&s, c);
 	}
-	write_grad(c->d_in[1], s2, C, 1.0, c->accumulate[1]);
-	write_grad(c->d_in[2], s1, C, 1.0, c->accumulate[2]);
 	if (p->training) {
 		kcv_ops_zero_grad(c->d_in[3], (size_t)C, c->accumulate[3]);
 		kcv_ops_zero_grad(c->d_in[4], (size_t)C, c->accumulate[4]);
-	} else if (need_sums) {
-		for (int64_t k = 0; k < C; k++) { /* dmean, dvar into the spare sums */
-			double g = gamma[k] * s.invstd[k];
-			s1[k] *= -g;
-			s2[k] *= -0.5 * g * s.invstd[k];
-		}
-		write_grad(c->d_in[3], s1, C, 1.0, c->accumulate[3]);
-		write_grad(c->d_in[4], s2, C, 1.0, c->accumulate[4]);
+		if (c->d_in[0])
+			batch_dx(&s, c, gamma);
+		return;
+	}
+	for (int64_t k = 0; k < C; k++) { /* running statistics: y is affine in x, mean, var */
+		double is = s.invstd[k], g = gamma[k] * is;
+		if (c->d_in[3])
+			write_grad(c->d_in[3], k, -g * s.s1[k], c->accumulate[3]);
+		if (c->d_in[4])
+			write_grad(c->d_in[4], k, -0.5 * g * is * is * s.s2[k], c->accumulate[4]);
+		s.k1[k] = (float)g;
 	}
 	if (!c->d_in[0])
 		return;
-	for (int64_t k = 0; k < C; k++) {
-		double g = gamma[k] * s.invstd[k];
-		s.k1[k] = (float)g;
-		s.k2[k] = p->training ? (float)(-g * s.invstd[k] * s2[k] / (double)M) : 0.0f;
-		s.k3[k] = p->training ? (float)(-g * s1[k] / (double)M) : 0.0f;
-	}
-	s.j.dy = c->d_out;
+	s.j.k2 = NULL;
 	s.j.out = c->d_in[0];
 	s.j.acc = c->accumulate[0];
-	s.j.k1 = s.k1;
-	s.j.k2 = p->training ? s.k2 : NULL;
-	s.j.k3 = s.k3;
 	apply(f->pool, &s.j);
 }
 
-static double bn_flops(const kcv_shape *in, int n_in, const void *params, const kcv_shape *out)
+static double norm_flops(const kcv_shape *in, int n_in, const void *params,
+                         const kcv_shape *out)
 {
 	return 2.0 * (double)kcv_shape_numel(out);
 }
@@ -303,7 +380,7 @@ const kcv_op_def kcv_op_def_batch_norm = {
 	.bwd_needs_in = 1u | 2u | 8u | 16u, /* x, gamma, mean, var */
 	.infer = bn_infer,
 	.scratch = bn_scratch,
-	.flops = bn_flops,
+	.flops = norm_flops,
 	.forward = bn_forward,
 	.backward = bn_backward,
 };
@@ -341,145 +418,33 @@ static size_t gn_scratch(const kcv_shape *in, int n_in, const void *params, cons
                          int backward)
 {
 	const kcv_op_norm_params *p = params;
-	size_t n = (size_t)in[0].d[0], c = (size_t)in[0].d[in[0].rank - 1];
-	return (size_t)MAX_CHUNKS * 2 * c * sizeof(double) + 2 * c * sizeof(double) +
-	       4 * n * (size_t)p->groups * sizeof(double) + 5 * n * c * sizeof(float) + 16 * 64;
+	return state_bytes(in[0].d[0], in[0].d[in[0].rank - 1], p->groups);
 }
 
-/* Per (image, group) t: stats = sums of (x - x0), (x - x0)^2; else sums of
- * dy*gamma and dy*gamma*(x - mu). Written to gstat[2t], gstat[2t+1]. */
-static void gn_group_sums(void *ctx, size_t t)
-{
-	const nrm_job *j = ctx;
-	int64_t n = (int64_t)t / j->groups, g = (int64_t)t % j->groups, cg = j->c / j->groups;
-	const float *x = j->x + n * j->per_img * j->c + g * cg;
-	const float *dy = j->dy ? j->dy + n * j->per_img * j->c + g * cg : NULL;
-	const float *gamma = j->gamma + g * cg;
-	double s1 = 0, s2 = 0;
-	float x0 = j->stats ? x[0] : j->mu[n * j->c + g * cg];
-	for (int64_t r = 0; r < j->per_img; r++, x += j->c) {
-		if (j->stats) {
-			for (int64_t c = 0; c < cg; c++) {
-				double u = x[c] - x0;
-				s1 += u;
-				s2 += u * u;
-			}
-		} else {
-			for (int64_t c = 0; c < cg; c++) {
-				double d = (double)dy[c] * gamma[c];
-				s1 += d;
-				s2 += d * (x[c] - x0);
-			}
-			dy += j->c;
-		}
-	}
-	j->gstat[2 * t] = s1;
-	j->gstat[2 * t + 1] = s2;
-}
-
-typedef struct gn_state {
-	nrm_job j;
-	double *mean, *invstd, *s1, *s2;
-	float *mu, *is, *k1, *k2, *k3; /* [N][C] */
-	int64_t n, m;                  /* images, values per group */
-} gn_state;
-
-static void gn_setup(gn_state *s, const kcv_op_call *c, void *scratch)
+static void gn_setup(nrm_state *s, const kcv_op_call *c, void *scratch)
 {
 	const kcv_op_norm_params *p = c->params;
-	const kcv_shape *xs = &c->in_shape[0];
-	int64_t C = xs->d[xs->rank - 1], N = xs->d[0], G = p->groups;
-	char *sp = scratch;
-	memset(s, 0, sizeof(*s));
-	s->n = N;
-	s->j.part = take(&sp, (size_t)(MAX_CHUNKS * 2 * C) * sizeof(double));
-	s->s1 = take(&sp, (size_t)C * sizeof(double));
-	s->s2 = take(&sp, (size_t)C * sizeof(double));
-	s->j.gstat = take(&sp, (size_t)(2 * N * G) * sizeof(double));
-	s->mean = take(&sp, (size_t)(N * G) * sizeof(double));
-	s->invstd = take(&sp, (size_t)(N * G) * sizeof(double));
-	s->mu = take(&sp, (size_t)(N * C) * sizeof(float));
-	s->is = take(&sp, (size_t)(N * C) * sizeof(float));
-	s->k1 = take(&sp, (size_t)(N * C) * sizeof(float));
-	s->k2 = take(&sp, (size_t)(N * C) * sizeof(float));
-	s->k3 = take(&sp, (size_t)(N * C) * sizeof(float));
-	s->j.x = c->in[0];
-	s->j.c = C;
-	s->j.rows = kcv_shape_numel(xs) / C;
-	s->j.per_img = s->j.rows / N;
-	s->j.groups = G;
-	s->j.gamma = c->in[1];
-	s->m = s->j.per_img * (C / G);
-	s->j.stats = 1;
-	kcv_pool_run(c->pool, (size_t)(N * G), gn_group_sums, &s->j);
-	for (int64_t t = 0; t < N * G; t++) {
-		int64_t n = t / G, g = t % G;
-		double x0 = c->in[0][n * s->j.per_img * C + g * (C / G)]; /* the shift */
-		double m1 = s->j.gstat[2 * t] / (double)s->m;
-		double var = s->j.gstat[2 * t + 1] / (double)s->m - m1 * m1;
-		s->mean[t] = x0 + m1;
-		s->invstd[t] = 1.0 / sqrt((var > 0 ? var : 0) + (double)p->eps);
-	}
-	for (int64_t n = 0; n < N; n++)
-		for (int64_t k = 0; k < C; k++) {
-			int64_t t = n * G + k / (C / G);
-			s->mu[n * C + k] = (float)s->mean[t];
-			s->is[n * C + k] = (float)s->invstd[t];
-		}
-	s->j.mu = s->mu;
-	s->j.is = s->is;
-	s->j.stats = 0;
+	state_init(s, c, scratch, c->in_shape[0].d[0], p->groups);
+	batch_stats(c->pool, s, p->eps);
 }
 
 static void gn_forward(const kcv_op_call *c)
 {
-	gn_state s;
+	nrm_state s;
 	gn_setup(&s, c, c->scratch);
-	const float *gamma = c->in[1], *beta = c->in[2];
-	int64_t C = s.j.c;
-	for (int64_t n = 0; n < s.n; n++)
-		for (int64_t k = 0; k < C; k++) {
-			s.k2[n * C + k] = s.is[n * C + k] * gamma[k];
-			s.k3[n * C + k] = beta[k];
-			s.k1[n * C + k] = 0;
-		}
-	s.j.out = c->out;
-	s.j.k1 = s.k1;
-	s.j.k2 = s.k2;
-	s.j.k3 = s.k3;
-	apply(c->pool, &s.j);
+	normalize(&s, c, c->in[1], c->in[2]);
 }
 
 static void gn_backward(const kcv_op_grad_call *c)
 {
 	const kcv_op_call *f = &c->fwd;
-	gn_state s;
+	nrm_state s;
 	gn_setup(&s, f, c->scratch);
-	const float *gamma = f->in[1];
-	const int64_t C = s.j.c, G = s.j.groups;
 	s.j.dy = c->d_out;
-	if (c->d_in[1] || c->d_in[2]) {
-		channel_sums(f->pool, &s.j, s.s1, s.s2);
-		write_grad(c->d_in[1], s.s2, C, 1.0, c->accumulate[1]);
-		write_grad(c->d_in[2], s.s1, C, 1.0, c->accumulate[2]);
-	}
-	if (!c->d_in[0])
-		return;
-	kcv_pool_run(f->pool, (size_t)(s.n * G), gn_group_sums, &s.j);
-	for (int64_t n = 0; n < s.n; n++)
-		for (int64_t k = 0; k < C; k++) {
-			int64_t t = n * G + k / (C / G);
-			double is = s.invstd[t], m = (double)s.m;
-			s.k1[n * C + k] = (float)(is * gamma[k]);
-			s.k2[n * C + k] = (float)(-is * is * is * s.j.gstat[2 * t + 1] / m);
-			s.k3[n * C + k] = (float)(-is * s.j.gstat[2 * t] / m);
-		}
-	s.j.out = c->d_in[0];
-	s.j.acc = c->accumulate[0];
-	s.j.k1 = s.k1;
-	s.j.k2 = s.k2;
-	s.j.k3 = s.k3;
-	apply(f->pool, &s.j);
+	image_sums(f->pool, &s);
+	affine_grads(&s, c);
+	if (c->d_in[0])
+		batch_dx(&s, c, f->in[1]);
 }
 
 const kcv_op_def kcv_op_def_group_norm = {
@@ -489,7 +454,7 @@ const kcv_op_def kcv_op_def_group_norm = {
 	.bwd_needs_in = 1u | 2u, /* x, gamma */
 	.infer = gn_infer,
 	.scratch = gn_scratch,
-	.flops = bn_flops,
+	.flops = norm_flops,
 	.forward = gn_forward,
 	.backward = gn_backward,
 };

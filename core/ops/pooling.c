@@ -1,17 +1,15 @@
 /* max_pool over H and W of x [N,H,W,C]: square kernel, stride (0 = the
  * kernel size), symmetric padding that counts as -inf. Output size
- * floor((H + 2 pad - kernel) / stride) + 1, as torch. Backward recomputes the
- * argmax (the first maximum in the window, row-major, as torch) and adds the
- * gradient there; tasks own whole channel blocks of one image, so there are
- * no races and the order of additions is fixed. */
+ * floor((H + 2 pad - kernel) / stride) + 1, as torch. Backward finds the
+ * argmax of each window again (the first maximum, row-major, as torch), then
+ * each input row gathers the gradients of the windows that picked it: no
+ * races, and a fixed order of additions. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "defs-impl.h"
 #include "kernel-impl.h"
-
-#define CH_BLOCK 16
 
 typedef struct pool_geom {
 	int64_t n, h, w, c, oh, ow;
@@ -71,10 +69,10 @@ static void window(const pool_geom *g, int64_t o, int64_t size, int64_t *start, 
 
 typedef struct pool_job {
 	pool_geom g;
-	const float *x, *dy;
-	float *out; /* y or dx */
+	const float *x, *y, *dy;
+	float *out;   /* y or dx */
+	int32_t *arg; /* backward: argmax per output value */
 	int acc;
-	int64_t nblk;
 } pool_job;
 
 /* forward: output rows (n, oy) */
@@ -102,60 +100,102 @@ static void pool_rows(void *ctx, size_t lo, size_t hi)
 	}
 }
 
-/* backward: one image and one block of channels */
-static void pool_grad_block(void *ctx, size_t t)
+/* backward, phase 1: the argmax (pixel index in the image) of every output
+ * value: the first window position whose value equals the forward maximum,
+ * row-major, as torch. Output rows (n, oy). */
+static void argmax_rows(void *ctx, size_t lo, size_t hi)
 {
 	const pool_job *j = ctx;
 	const pool_geom *g = &j->g;
-	int64_t n = (int64_t)t / j->nblk, c0 = ((int64_t)t % j->nblk) * CH_BLOCK;
-	int64_t cw = g->c - c0 < CH_BLOCK ? g->c - c0 : CH_BLOCK;
-	float *dx = j->out + n * g->h * g->w * g->c + c0;
-	if (!j->acc)
-		for (int64_t i = 0; i < g->h * g->w; i++)
-			memset(dx + i * g->c, 0, (size_t)cw * sizeof(float));
-	for (int64_t oy = 0; oy < g->oh; oy++) {
-		int64_t y0, ky0, ky1;
+	for (size_t r = lo; r < hi; r++) {
+		int64_t n = (int64_t)r / g->oh, oy = (int64_t)r % g->oh, y0, ky0, ky1;
 		window(g, oy, g->h, &y0, &ky0, &ky1);
 		for (int64_t ox = 0; ox < g->ow; ox++) {
 			int64_t x0, kx0, kx1;
 			window(g, ox, g->w, &x0, &kx0, &kx1);
-			float best[CH_BLOCK];
-			int64_t at[CH_BLOCK];
-			for (int64_t c = 0; c < cw; c++)
-				best[c] = -INFINITY, at[c] = -1;
+			int64_t at = ((int64_t)r * g->ow + ox) * g->c;
+			const float *restrict y = j->y + at;
+			int32_t *restrict arg = j->arg + at;
+			for (int64_t c = 0; c < g->c; c++)
+				arg[c] = -1;
 			for (int64_t ky = ky0; ky < ky1; ky++)
 				for (int64_t kx = kx0; kx < kx1; kx++) {
-					int64_t pix = (y0 + ky) * g->w + x0 + kx;
-					const float *v = j->x + (n * g->h * g->w + pix) * g->c + c0;
-					for (int64_t c = 0; c < cw; c++)
-						if (v[c] > best[c])
-							best[c] = v[c], at[c] = pix;
+					int32_t pix = (int32_t)((y0 + ky) * g->w + x0 + kx);
+					const float *restrict v = j->x + (n * g->h * g->w + pix) * g->c;
+					for (int64_t c = 0; c < g->c; c++)
+						arg[c] = arg[c] < 0 && v[c] == y[c] ? pix : arg[c];
 				}
-			const float *dy = j->dy + ((n * g->oh + oy) * g->ow + ox) * g->c + c0;
-			for (int64_t c = 0; c < cw; c++)
-				if (at[c] >= 0)
-					dx[at[c] * g->c + c] += dy[c];
 		}
 	}
+}
+
+/* backward, phase 2: each input row (n, iy) gathers dy from the windows
+ * that contain it and picked it, in window order: no races, fixed order. */
+static void gather_rows(void *ctx, size_t lo, size_t hi)
+{
+	const pool_job *j = ctx;
+	const pool_geom *g = &j->g;
+	for (size_t r = lo; r < hi; r++) {
+		int64_t n = (int64_t)r / g->h, iy = (int64_t)r % g->h;
+		float *dx = j->out + (int64_t)r * g->w * g->c;
+		if (!j->acc)
+			memset(dx, 0, (size_t)(g->w * g->c) * sizeof(float));
+		/* windows oy with oy*s - p <= iy < oy*s - p + k */
+		int64_t oy0 = iy + g->p - g->k + 1 > 0 ? (iy + g->p - g->k + g->s) / g->s : 0;
+		int64_t oy1 = (iy + g->p) / g->s;
+		if (oy1 >= g->oh)
+			oy1 = g->oh - 1;
+		for (int64_t oy = oy0; oy <= oy1; oy++)
+			for (int64_t ix = 0; ix < g->w; ix++) {
+				int64_t ox0 = ix + g->p - g->k + 1 > 0 ? (ix + g->p - g->k + g->s) / g->s : 0;
+				int64_t ox1 = (ix + g->p) / g->s;
+				if (ox1 >= g->ow)
+					ox1 = g->ow - 1;
+				int32_t pix = (int32_t)(iy * g->w + ix);
+				float *restrict d = dx + ix * g->c;
+				for (int64_t ox = ox0; ox <= ox1; ox++) {
+					int64_t at = ((n * g->oh + oy) * g->ow + ox) * g->c;
+					const int32_t *restrict arg = j->arg + at;
+					const float *restrict dy = j->dy + at;
+					for (int64_t c = 0; c < g->c; c++)
+						d[c] += arg[c] == pix ? dy[c] : 0.0f;
+				}
+			}
+	}
+}
+
+static size_t row_grain(int64_t work)
+{
+	return (size_t)(work >= KCV_GRAIN ? 1 : KCV_GRAIN / work);
 }
 
 static void pool_forward(const kcv_op_call *c)
 {
 	pool_job j = {.x = c->in[0], .out = c->out};
 	geom_of(&j.g, c);
-	int64_t work = j.g.ow * j.g.c * j.g.k * j.g.k;
-	size_t grain = (size_t)(work >= KCV_GRAIN ? 1 : KCV_GRAIN / work);
-	kcv_ops_parallel(c->pool, (size_t)(j.g.n * j.g.oh), grain, pool_rows, &j);
+	kcv_ops_parallel(c->pool, (size_t)(j.g.n * j.g.oh),
+	                 row_grain(j.g.ow * j.g.c * j.g.k * j.g.k), pool_rows, &j);
 }
 
 static void pool_backward(const kcv_op_grad_call *c)
 {
 	if (!c->d_in[0])
 		return;
-	pool_job j = {.x = c->fwd.in[0], .dy = c->d_out, .out = c->d_in[0], .acc = c->accumulate[0]};
+	pool_job j = {.x = c->fwd.in[0], .y = c->fwd.out, .dy = c->d_out, .out = c->d_in[0],
+	              .acc = c->accumulate[0], .arg = c->scratch};
 	geom_of(&j.g, &c->fwd);
-	j.nblk = (j.g.c + CH_BLOCK - 1) / CH_BLOCK;
-	kcv_pool_run(c->fwd.pool, (size_t)(j.g.n * j.nblk), pool_grad_block, &j);
+	const pool_geom *g = &j.g;
+	kcv_ops_parallel(c->fwd.pool, (size_t)(g->n * g->oh), row_grain(g->ow * g->c * g->k * g->k),
+	                 argmax_rows, &j);
+	int64_t per = (g->k + g->s - 1) / g->s;
+	kcv_ops_parallel(c->fwd.pool, (size_t)(g->n * g->h), row_grain(g->w * g->c * per * per),
+	                 gather_rows, &j);
+}
+
+static size_t pool_scratch(const kcv_shape *in, int n_in, const void *params,
+                           const kcv_shape *out, int backward)
+{
+	return backward ? (size_t)kcv_shape_numel(out) * sizeof(int32_t) : 0;
 }
 
 static double pool_flops(const kcv_shape *in, int n_in, const void *params, const kcv_shape *out)
@@ -169,7 +209,9 @@ const kcv_op_def kcv_op_def_max_pool = {
 	.min_in = 1,
 	.max_in = 1,
 	.bwd_needs_in = 1u,
+	.bwd_needs_out = 1, /* the maxima, to find the argmax */
 	.infer = pool_infer,
+	.scratch = pool_scratch,
 	.flops = pool_flops,
 	.forward = pool_forward,
 	.backward = pool_backward,

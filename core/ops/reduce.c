@@ -101,11 +101,25 @@ typedef struct spread_job {
 static void spread_rows(void *ctx, size_t lo, size_t hi)
 {
 	const spread_job *j = ctx;
+	const float s = j->scale;
+	if (j->inner == 1) { /* runs of one value */
+		for (int64_t r = (int64_t)lo; r < (int64_t)hi;) {
+			int64_t o = r / j->n, end = (o + 1) * j->n < (int64_t)hi ? (o + 1) * j->n : (int64_t)hi;
+			const float v = s * j->dy[o];
+			float *restrict dst = j->dx;
+			if (j->acc)
+				for (; r < end; r++)
+					dst[r] += v;
+			else
+				for (; r < end; r++)
+					dst[r] = v;
+		}
+		return;
+	}
 	int64_t o = (int64_t)lo / j->n, k = (int64_t)lo % j->n;
 	for (int64_t r = (int64_t)lo; r < (int64_t)hi; r++) {
 		const float *restrict src = j->dy + o * j->inner;
 		float *restrict dst = j->dx + r * j->inner;
-		const float s = j->scale;
 		if (j->acc) {
 			for (int64_t i = 0; i < j->inner; i++)
 				dst[i] += s * src[i];
