@@ -41,7 +41,8 @@ kcv_status kcv_graph_forward(kcv_graph *g, kcv_error *err)
 {
 	if (!g->compiled)
 		return KCV_ERROR(err, KCV_ERR_INTERNAL, "graph", NULL, "forward before compile");
-	kcv_blas_set_threads(g->threads);
+	/* the ops split work over the pool; OpenBLAS runs inside their tasks */
+	kcv_blas_set_threads(1);
 	for (size_t k = 0; k < g->n; k++) {
 		const gnode *nd = &g->nodes[k];
 		if (nd->kind != NODE_OP)

@@ -12,8 +12,8 @@ static int resolve_axis(const kcv_graph *g, kcv_node x, int axis)
 	return axis < 0 ? axis + r : axis;
 }
 
-kcv_node kcv_op_conv2d(kcv_graph *g, kcv_node x, kcv_node w, kcv_node b,
-                       const kcv_conv2d_params *p)
+static kcv_node conv(kcv_graph *g, kcv_node x, kcv_node w, kcv_node b, kcv_node residual,
+                     const kcv_conv2d_params *p)
 {
 	kcv_conv2d_params q = p ? *p : (kcv_conv2d_params){0};
 	if (!q.stride_h)
@@ -29,9 +29,29 @@ kcv_node kcv_op_conv2d(kcv_graph *g, kcv_node x, kcv_node w, kcv_node b,
 	if (q.stride_h < 0 || q.stride_w < 0 || q.dilation_h < 0 || q.dilation_w < 0 ||
 	    q.groups < 0 || q.pad_top < 0 || q.pad_bottom < 0 || q.pad_left < 0 || q.pad_right < 0)
 		return kcv_graph_fail(g, "conv2d: negative stride, dilation, groups or padding");
-	_Static_assert(sizeof(kcv_conv2d_params) <= KCV_OP_PARAMS_SIZE, "conv params too big");
-	kcv_node in[3] = {x, w, b};
-	return kcv_graph_add_op(g, KCV_OP_CONV2D, b >= 0 ? 3 : 2, in, &q, sizeof(q));
+	_Static_assert(sizeof(kcv_op_conv_params) <= KCV_OP_PARAMS_SIZE, "conv params too big");
+	kcv_op_conv_params cp = {q, b >= 0, residual >= 0};
+	kcv_node in[4] = {x, w};
+	int n = 2;
+	if (b >= 0)
+		in[n++] = b;
+	if (residual >= 0)
+		in[n++] = residual;
+	return kcv_graph_add_op(g, KCV_OP_CONV2D, n, in, &cp, sizeof(cp));
+}
+
+kcv_node kcv_op_conv2d(kcv_graph *g, kcv_node x, kcv_node w, kcv_node b,
+                       const kcv_conv2d_params *p)
+{
+	return conv(g, x, w, b, -1, p);
+}
+
+kcv_node kcv_op_conv2d_residual(kcv_graph *g, kcv_node x, kcv_node w, kcv_node b,
+                                kcv_node residual, const kcv_conv2d_params *p)
+{
+	if (residual < 0)
+		return kcv_graph_fail(g, "conv2d_residual: no residual input");
+	return conv(g, x, w, b, residual, p);
 }
 
 kcv_node kcv_op_batch_norm(kcv_graph *g, kcv_node x, kcv_node gamma, kcv_node beta,

@@ -15,6 +15,7 @@
 typedef struct conv_case {
 	kcv_conv2d_params p;
 	int bias;
+	int residual; /* kcv_op_conv2d_residual: an extra input added before the ReLU */
 } conv_case;
 
 typedef struct cgeom {
@@ -80,10 +81,14 @@ static void ref_conv(const void *ctx, const double *const *in, const kcv_shape *
 {
 	const conv_case *c = ctx;
 	conv_pre(c, in, s, out);
+	cgeom g = geom(c, &s[0], &s[1]);
+	long m = (long)g.n * g.oh * g.ow * g.cout;
+	if (c->residual)
+		for (long j = 0; j < m; j++)
+			out[j] += in[2 + c->bias][j];
 	if (!c->p.relu)
 		return;
-	cgeom g = geom(c, &s[0], &s[1]);
-	for (long j = 0; j < (long)g.n * g.oh * g.ow * g.cout; j++)
+	for (long j = 0; j < m; j++)
 		out[j] = out[j] > 0 ? out[j] : 0;
 }
 
@@ -136,9 +141,15 @@ static void run_case(const char *label, int n, int h, int w, int cin, int kh, in
 	kcv_node x = ot_leaf(&t, xs, 1, -1, 1);
 	kcv_node wt = ot_leaf(&t, ws, 1, -0.5, 0.5);
 	kcv_node b = c->bias ? ot_leaf(&t, ot_shape(1, cout), 1, -0.5, 0.5) : -1;
-	kcv_node y = kcv_op_conv2d(t.g, x, wt, b, &c->p);
 	cgeom g = geom(c, &xs, &ws);
 	kcv_shape want = ot_shape(4, n, g.oh, g.ow, cout);
+	kcv_node y;
+	if (c->residual) {
+		kcv_node r = ot_leaf(&t, want, 1, -1, 1);
+		y = kcv_op_conv2d_residual(t.g, x, wt, b, r, &c->p);
+	} else {
+		y = kcv_op_conv2d(t.g, x, wt, b, &c->p);
+	}
 	if (big) {
 		t.grad_atol = 1e-3; /* sums over thousands of rows in float */
 		ot_check_grads(&t, y, want, ref_conv, ref_conv_grads, c);
@@ -155,6 +166,25 @@ START_TEST(test_conv_1x1_sgemm)
 	run_case("1x1 relu", 2, 3, 5, 4, 1, 1, 7, &b, 0);
 	conv_case c = {.bias = 1, .p.relu = 1, .p.groups = 2};
 	run_case("1x1 groups 2 relu", 2, 3, 4, 6, 1, 1, 4, &c, 0);
+}
+END_TEST
+
+/* The fused shortcut of a residual block: relu(conv(x) + b + r). */
+START_TEST(test_conv_residual)
+{
+	conv_case a = {.bias = 1, .residual = 1, .p.relu = 1};
+	run_case("1x1 bias residual relu", 2, 4, 5, 6, 1, 1, 8, &a, 0);
+	conv_case b = {.residual = 1, .p = {.pad_top = 1, .pad_bottom = 1, .pad_left = 1,
+	                                    .pad_right = 1, .relu = 1}};
+	run_case("3x3 residual relu (no bias)", 2, 5, 4, 3, 3, 3, 4, &b, 0);
+	conv_case c = {.bias = 1, .residual = 1, .p = {.stride_h = 2, .stride_w = 2, .same = 1}};
+	run_case("3x3 stride 2 same residual", 1, 7, 6, 3, 3, 3, 5, &c, 0);
+	kcv_graph *g = ot_graph(1);
+	kcv_node x = kcv_graph_input(g, "x", kcv_shape_4d(1, 4, 4, 2));
+	kcv_node w = kcv_graph_input(g, "w", kcv_shape_4d(1, 1, 2, 3));
+	kcv_node r = kcv_graph_input(g, "r", kcv_shape_4d(1, 4, 4, 2));
+	ot_expect_error(g, kcv_op_conv2d_residual(g, x, w, -1, r, NULL), "residual has shape");
+	kcv_graph_free(g);
 }
 END_TEST
 
@@ -254,6 +284,7 @@ static Suite *conv_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_conv_1x1_sgemm);
 	tcase_add_test(tc, test_conv_im2col);
+	tcase_add_test(tc, test_conv_residual);
 	tcase_add_test(tc, test_conv_stride_same);
 	tcase_add_test(tc, test_conv_dilation_padding);
 	tcase_add_test(tc, test_conv_groups);

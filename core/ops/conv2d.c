@@ -11,7 +11,10 @@
  *
  * Backward, per tile of rows: dY masked by the ReLU (out > 0), db = column
  * sums of dY, dW += col^T dY, dcol = dY W^T added back into dX (col2im).
- * OpenBLAS runs only on the calling thread; the pool runs the copies. */
+ * The pool's threads each run single-threaded OpenBLAS on their own share
+ * (rows in the forward pass and for dX, output channels for dW); OpenBLAS's
+ * own threads stay off (the graph sets them to 1), so cores never idle in
+ * OpenBLAS's spin-waits while kcv copies, nor oversubscribe. */
 #include <cblas.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +35,7 @@ typedef struct conv_geom {
 	int64_t k; /* KH*KW*Cin/g: the column length */
 	int64_t m; /* N*OH*OW: the output rows */
 	int relu, bias, direct;
+	int res; /* index of the residual input, or -1 */
 } conv_geom;
 
 static int64_t at_least_1(int v)
@@ -70,8 +74,15 @@ static kcv_status geom_make(conv_geom *g, const kcv_shape *in, int n_in,
 	g->sh = at_least_1(p->stride_h), g->sw = at_least_1(p->stride_w);
 	g->dh = at_least_1(p->dilation_h), g->dw = at_least_1(p->dilation_w);
 	g->groups = at_least_1(p->groups);
+	const kcv_op_conv_params *cp = (const kcv_op_conv_params *)p;
 	g->relu = p->relu != 0;
-	g->bias = n_in > 2;
+	g->bias = cp->has_bias;
+	g->res = cp->has_residual ? 2 + cp->has_bias : -1;
+	if (n_in != 2 + cp->has_bias + cp->has_residual) {
+		snprintf(msg, msg_size, "conv2d: %d inputs, expected %d", n_in,
+		         2 + cp->has_bias + cp->has_residual);
+		return KCV_ERR_INVALID;
+	}
 	if (g->cin_g * g->groups != g->cin) {
 		if (g->groups == 1)
 			snprintf(msg, msg_size, "conv2d: input has %lld channels but the weights expect %lld",
@@ -118,6 +129,15 @@ static kcv_status geom_make(conv_geom *g, const kcv_shape *in, int n_in,
 	g->m = g->n * g->oh * g->ow;
 	g->direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && pb == 0 &&
 	            g->pl == 0 && pr == 0;
+	if (g->res >= 0) {
+		kcv_shape o = kcv_shape_4d(g->n, g->oh, g->ow, g->cout);
+		if (!kcv_shape_equal(&in[g->res], &o)) {
+			snprintf(msg, msg_size, "conv2d: the residual has shape %s, the output %s",
+			         kcv_shape_format(&in[g->res], b1, sizeof(b1)),
+			         kcv_shape_format(&o, b2, sizeof(b2)));
+			return KCV_ERR_INVALID;
+		}
+	}
 	return KCV_OK;
 }
 
@@ -305,6 +325,7 @@ static void col2im(kcv_pool *pool, const conv_geom *g, const float *dcol, float 
 /* ---- per-row passes: bias + ReLU, ReLU mask, bias gradient ---------------- */
 
 typedef struct row_job {
+	const float *res;  /* epilogue: the residual tile, or NULL */
 	float *out;        /* epilogue: the output tile; mask: the masked dY */
 	const float *y;    /* mask: the forward output tile */
 	const float *dy;   /* mask, colsum: the dY tile */
@@ -320,7 +341,13 @@ static void epilogue_rows(void *ctx, size_t lo, size_t hi)
 	for (size_t r = lo; r < hi; r++) {
 		float *restrict o = j->out + (int64_t)r * j->cout;
 		const float *restrict b = j->bias;
-		if (b && j->relu) {
+		if (j->res) {
+			const float *restrict q = j->res + (int64_t)r * j->cout;
+			for (int64_t c = 0; c < j->cout; c++) {
+				float v = o[c] + (b ? b[c] : 0.0f) + q[c];
+				o[c] = j->relu && v < 0.0f ? 0.0f : v;
+			}
+		} else if (b && j->relu) {
 			for (int64_t c = 0; c < j->cout; c++) {
 				float v = o[c] + b[c];
 				o[c] = v > 0.0f ? v : 0.0f;
@@ -371,32 +398,102 @@ static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
 	            (blasint)ldc);
 }
 
+/* Work of the pool's threads: each thread runs whole (im2col, sgemm,
+ * epilogue) pieces on single-threaded OpenBLAS, so no core waits for
+ * another and the column buffer stays in that core's cache. */
+typedef struct part_job {
+	const conv_geom *g;
+	const float *x, *w, *bias, *dy, *res;
+	float *out, *col, *dw, *dx;
+	int64_t r0, rows;  /* the tile */
+	int64_t cap;       /* forward: column rows per thread */
+	int64_t grp;
+	int64_t parts;
+	float beta;
+} part_job;
+
+static void forward_part(void *ctx, size_t t)
+{
+	const part_job *j = ctx;
+	const conv_geom *g = j->g;
+	size_t lo, hi;
+	kcv_pool_chunk((size_t)j->rows, (size_t)j->parts, t, &lo, &hi);
+	if (hi <= lo)
+		return;
+	int64_t r0 = j->r0 + (int64_t)lo, rows = (int64_t)(hi - lo);
+	float *col = j->col ? j->col + (int64_t)t * j->cap * g->k : NULL;
+	for (int64_t grp = 0; grp < g->groups; grp++) {
+		const float *a = j->x + r0 * g->cin + grp * g->cin_g;
+		int64_t lda = g->cin;
+		if (!g->direct) {
+			col_job cj = {.g = g, .x = j->x, .col = col, .r0 = r0, .rows = rows, .grp = grp};
+			im2col_rows(&cj, 0, (size_t)rows);
+			a = col;
+			lda = g->k;
+		}
+		sgemm(0, 0, rows, g->cout_g, g->k, a, lda, j->w + grp * g->cout_g, g->cout, 0.0f,
+		      j->out + r0 * g->cout + grp * g->cout_g, g->cout);
+	}
+	if (g->bias || g->relu || g->res >= 0) {
+		row_job rj = {.out = j->out + r0 * g->cout, .bias = j->bias, .cout = g->cout,
+		              .relu = g->relu, .res = j->res ? j->res + r0 * g->cout : NULL};
+		epilogue_rows(&rj, 0, (size_t)rows);
+	}
+}
+
 static void conv_forward(const kcv_op_call *c)
 {
 	conv_geom g;
 	geom_of(&g, c);
-	const float *x = c->in[0], *w = c->in[1];
-	float *col = c->scratch;
+	int64_t parts = kcv_pool_threads(c->pool);
 	int64_t tile = tile_rows(&g, 0);
-	for (int64_t r0 = 0; r0 < g.m; r0 += tile) {
-		int64_t rows = g.m - r0 < tile ? g.m - r0 : tile;
-		for (int64_t grp = 0; grp < g.groups; grp++) {
-			const float *a = x + r0 * g.cin + grp * g.cin_g;
-			int64_t lda = g.cin;
-			if (!g.direct) {
-				im2col(c->pool, &g, x, col, r0, rows, grp);
-				a = col;
-				lda = g.k;
-			}
-			sgemm(0, 0, rows, g.cout_g, g.k, a, lda, w + grp * g.cout_g, g.cout, 0.0f,
-			      c->out + r0 * g.cout + grp * g.cout_g, g.cout);
-		}
-		if (g.bias || g.relu) {
-			row_job j = {.out = c->out + r0 * g.cout, .bias = g.bias ? c->in[2] : NULL,
-			             .cout = g.cout, .relu = g.relu};
-			kcv_ops_parallel(c->pool, (size_t)rows, row_grain(g.cout), epilogue_rows, &j);
-		}
+	/* the scratch holds `tile` column rows: `cap` for each thread */
+	int64_t cap = tile / parts > 0 ? tile / parts : 1;
+	int64_t step = g.direct ? g.m : cap * parts;
+	if (!g.direct && tile < parts)
+		parts = 1, cap = tile, step = tile;
+	part_job j = {.g = &g, .x = c->in[0], .w = c->in[1], .bias = g.bias ? c->in[2] : NULL,
+	              .res = g.res >= 0 ? c->in[g.res] : NULL, .out = c->out,
+	              .col = g.direct ? NULL : c->scratch, .cap = cap, .parts = parts};
+	for (int64_t r0 = 0; r0 < g.m; r0 += step) {
+		j.r0 = r0;
+		j.rows = g.m - r0 < step ? g.m - r0 : step;
+		kcv_pool_run(c->pool, (size_t)parts, forward_part, &j);
 	}
+}
+
+/* dW[:, cols of thread t] (+)= col^T dY[:, cols]: split by output channel. */
+static void dw_part(void *ctx, size_t t)
+{
+	const part_job *j = ctx;
+	const conv_geom *g = j->g;
+	size_t lo, hi;
+	kcv_pool_chunk((size_t)g->cout_g, (size_t)j->parts, t, &lo, &hi);
+	if (hi <= lo)
+		return;
+	const float *a = g->direct ? j->x + j->r0 * g->cin + j->grp * g->cin_g : j->col;
+	int64_t lda = g->direct ? g->cin : g->k;
+	sgemm(1, 0, g->k, (int64_t)(hi - lo), j->rows, a, lda, j->dy + j->grp * g->cout_g + (int64_t)lo,
+	      g->cout, j->beta, j->dw + j->grp * g->cout_g + (int64_t)lo, g->cout);
+}
+
+/* dX rows (direct) or dcol rows of thread t = dY[rows] W^T: split by row. */
+static void dx_part(void *ctx, size_t t)
+{
+	const part_job *j = ctx;
+	const conv_geom *g = j->g;
+	size_t lo, hi;
+	kcv_pool_chunk((size_t)j->rows, (size_t)j->parts, t, &lo, &hi);
+	if (hi <= lo)
+		return;
+	const float *dyg = j->dy + (int64_t)lo * g->cout + j->grp * g->cout_g;
+	const float *wg = j->w + j->grp * g->cout_g;
+	if (g->direct)
+		sgemm(0, 1, (int64_t)(hi - lo), g->cin_g, g->cout_g, dyg, g->cout, wg, g->cout, j->beta,
+		      j->dx + (j->r0 + (int64_t)lo) * g->cin + j->grp * g->cin_g, g->cin);
+	else
+		sgemm(0, 1, (int64_t)(hi - lo), g->k, g->cout_g, dyg, g->cout, wg, g->cout, 0.0f,
+		      j->col + (int64_t)lo * g->k, g->k);
 }
 
 static void conv_backward(const kcv_op_grad_call *c)
@@ -406,7 +503,7 @@ static void conv_backward(const kcv_op_grad_call *c)
 	geom_of(&g, f);
 	const float *x = f->in[0], *w = f->in[1];
 	float *dx = c->d_in[0], *dw = c->d_in[1], *db = g.bias ? c->d_in[2] : NULL;
-	int64_t tile = tile_rows(&g, 1);
+	int64_t tile = tile_rows(&g, 1), parts = kcv_pool_threads(f->pool);
 	char *sp = c->scratch;
 	double *dbsum = (double *)sp;
 	sp += align64((size_t)g.cout * sizeof(double));
@@ -431,31 +528,29 @@ static void conv_backward(const kcv_op_grad_call *c)
 			kcv_ops_parallel(f->pool, (size_t)rows, row_grain(g.cout), mask_rows, &j);
 			dy = mbuf;
 		}
+		if (g.res >= 0 && c->d_in[g.res])
+			kcv_ops_scale(f->pool, c->d_in[g.res] + r0 * g.cout, dy, (size_t)(rows * g.cout), 1.0f,
+			              c->accumulate[g.res]);
 		if (db) {
 			row_job j = {.dy = dy, .sum = dbsum, .rows = rows, .cout = g.cout};
 			kcv_pool_run(f->pool, (size_t)((g.cout + BLOCK - 1) / BLOCK), colsum_block, &j);
 		}
 		for (int64_t grp = 0; grp < g.groups; grp++) {
-			const float *dyg = dy + grp * g.cout_g;
+			part_job j = {.g = &g, .x = x, .w = w, .dy = dy, .dw = dw, .dx = dx, .r0 = r0,
+			              .rows = rows, .grp = grp, .parts = parts};
 			if (dw) {
-				const float *a = x + r0 * g.cin + grp * g.cin_g;
-				int64_t lda = g.cin;
-				if (!g.direct) {
+				if (!g.direct)
 					im2col(f->pool, &g, x, col, r0, rows, grp);
-					a = col;
-					lda = g.k;
-				}
-				float beta = r0 == 0 && !c->accumulate[1] ? 0.0f : 1.0f;
-				sgemm(1, 0, g.k, g.cout_g, rows, a, lda, dyg, g.cout, beta, dw + grp * g.cout_g,
-				      g.cout);
+				j.col = col;
+				j.beta = r0 == 0 && !c->accumulate[1] ? 0.0f : 1.0f;
+				kcv_pool_run(f->pool, (size_t)parts, dw_part, &j);
 			}
-			if (dx && g.direct) {
-				sgemm(0, 1, rows, g.cin_g, g.cout_g, dyg, g.cout, w + grp * g.cout_g, g.cout,
-				      c->accumulate[0] ? 1.0f : 0.0f, dx + r0 * g.cin + grp * g.cin_g, g.cin);
-			} else if (dx) {
-				sgemm(0, 1, rows, g.k, g.cout_g, dyg, g.cout, w + grp * g.cout_g, g.cout, 0.0f,
-				      dcol, g.k);
-				col2im(f->pool, &g, dcol, dx, r0, rows, grp);
+			if (dx) {
+				j.col = dcol;
+				j.beta = c->accumulate[0] ? 1.0f : 0.0f;
+				kcv_pool_run(f->pool, (size_t)parts, dx_part, &j);
+				if (!g.direct)
+					col2im(f->pool, &g, dcol, dx, r0, rows, grp);
 			}
 		}
 	}
@@ -467,7 +562,7 @@ static void conv_backward(const kcv_op_grad_call *c)
 const kcv_op_def kcv_op_def_conv2d = {
 	.name = "conv2d",
 	.min_in = 2,
-	.max_in = 3,
+	.max_in = 4,
 	.bwd_needs_in = 1u | 2u, /* x for dW, w for dX */
 	.bwd_needs_out = 1,      /* the fused ReLU's mask */
 	.infer = conv_infer,

@@ -68,9 +68,15 @@ typedef struct kcv_op_pool_params {
 typedef struct kcv_op_resize_params {
 	int out_h, out_w; /* upsample_nearest */
 } kcv_op_resize_params;
-/* reshape: the params are the target kcv_shape as given (one dim may be -1);
- * conv2d: kcv_conv2d_params with zero defaults already resolved (stride,
- * dilation, groups >= 1). */
+/* reshape: the params are the target kcv_shape as given (one dim may be -1).
+ * conv2d: the public parameters (zero defaults resolved: stride, dilation,
+ * groups >= 1) and which optional inputs follow x and w: the bias, then a
+ * residual added before the fused ReLU. */
+typedef struct kcv_op_conv_params {
+	kcv_conv2d_params p; /* first: geometry code reads it through a cast */
+	int has_bias;
+	int has_residual;
+} kcv_op_conv_params;
 typedef struct kcv_op_axis_params {
 	int axis;        /* concat, resolved */
 	int perm[KCV_MAX_DIMS]; /* transpose */

@@ -76,6 +76,11 @@ typedef struct kcv_conv2d_params {
 } kcv_conv2d_params;
 KCV_API kcv_node kcv_op_conv2d(kcv_graph *g, kcv_node x, kcv_node w, kcv_node b,
                                const kcv_conv2d_params *p);
+/* conv2d(x, w, b) + residual (the output's shape), then the fused ReLU when
+ * p->relu: a residual block's last convolution and its shortcut in one pass
+ * over the output. */
+KCV_API kcv_node kcv_op_conv2d_residual(kcv_graph *g, kcv_node x, kcv_node w, kcv_node b,
+                                        kcv_node residual, const kcv_conv2d_params *p);
 
 /* Batch norm over the channel (last) axis. Inference mode uses mean/var;
  * training mode uses batch statistics (and does not update mean/var; the

@@ -107,9 +107,11 @@ static kcv_node param(kcv_graph *g, const char *key, const char *suffix, int ran
 	return kcv_graph_param(g, name, kcv_shape_make(rank, dims), flags);
 }
 
-/* conv (k x k, stride, pad k/2) + frozen batch norm (+ ReLU). */
+/* conv (k x k, stride, pad k/2) + frozen batch norm (+ residual) (+ ReLU).
+ * Frozen, it is one conv op with bias, residual and ReLU fused. */
 static kcv_node conv_bn(resnet_priv *p, kcv_graph *g, kcv_node x, const char *conv_key,
-                        const char *bn_key, int k, int cin, int cout, int stride, int relu)
+                        const char *bn_key, int k, int cin, int cout, int stride, int relu,
+                        kcv_node residual)
 {
 	conv_unit *u = add_unit(p);
 	if (!u)
@@ -126,6 +128,8 @@ static kcv_node conv_bn(resnet_priv *p, kcv_graph *g, kcv_node x, const char *co
 		u->w = param(g, conv_key, "weight", 4, wd, 0);
 		u->b = param(g, conv_key, "bias", 1, cd, 0);
 		cp.relu = relu;
+		if (residual >= 0)
+			return kcv_op_conv2d_residual(g, x, u->w, u->b, residual, &cp);
 		return kcv_op_conv2d(g, x, u->w, u->b, &cp);
 	}
 	u->w = param(g, conv_key, "weight", 4, wd, KCV_PARAM_TRAINABLE);
@@ -136,6 +140,8 @@ static kcv_node conv_bn(resnet_priv *p, kcv_graph *g, kcv_node x, const char *co
 	u->var = param(g, bn_key, "running_var", 1, cd, 0);
 	kcv_node y = kcv_op_conv2d(g, x, u->w, -1, &cp);
 	y = kcv_op_batch_norm(g, y, u->gamma, u->beta, u->mean, u->var, (float)p->cfg.bn_eps, 0);
+	if (residual >= 0)
+		y = kcv_op_add(g, y, residual);
 	return relu ? kcv_op_relu(g, y) : y;
 }
 
@@ -152,19 +158,19 @@ static kcv_node block(resnet_priv *p, kcv_graph *g, kcv_node x, int stage, int b
 	snprintf(dk, sizeof(dk), "layer%d.%d.downsample.0", stage, b);
 	snprintf(dn, sizeof(dn), "layer%d.%d.downsample.1", stage, b);
 	int out_c = p->arch->bottleneck ? planes * 4 : planes;
-	kcv_node y;
-	if (p->arch->bottleneck) {
-		y = conv_bn(p, g, x, k1, n1, 1, cin, planes, 1, 1);
-		y = conv_bn(p, g, y, k2, n2, 3, planes, planes, stride, 1);
-		y = conv_bn(p, g, y, k3, n3, 1, planes, out_c, 1, 0);
-	} else {
-		y = conv_bn(p, g, x, k1, n1, 3, cin, planes, stride, 1);
-		y = conv_bn(p, g, y, k2, n2, 3, planes, planes, 1, 0);
-	}
+	/* the shortcut first: the block's last convolution adds it and applies
+	 * the ReLU in the same pass */
 	kcv_node id = x;
 	if (stride != 1 || cin != out_c)
-		id = conv_bn(p, g, x, dk, dn, 1, cin, out_c, stride, 0);
-	return kcv_op_relu(g, kcv_op_add(g, y, id));
+		id = conv_bn(p, g, x, dk, dn, 1, cin, out_c, stride, 0, -1);
+	kcv_node y;
+	if (p->arch->bottleneck) {
+		y = conv_bn(p, g, x, k1, n1, 1, cin, planes, 1, 1, -1);
+		y = conv_bn(p, g, y, k2, n2, 3, planes, planes, stride, 1, -1);
+		return conv_bn(p, g, y, k3, n3, 1, planes, out_c, 1, 1, id);
+	}
+	y = conv_bn(p, g, x, k1, n1, 3, cin, planes, stride, 1, -1);
+	return conv_bn(p, g, y, k2, n2, 3, planes, planes, 1, 1, id);
 }
 
 static kcv_node normalise(resnet_priv *p, kcv_graph *g, kcv_node x)
@@ -193,7 +199,7 @@ static kcv_status build(void *priv, kcv_graph *g, kcv_node images, kcv_feature_m
 	resnet_priv *p = priv;
 	p->n_units = 0;
 	kcv_node x = normalise(p, g, images);
-	x = conv_bn(p, g, x, "conv1", "bn1", 7, 3, 64, 2, 1);
+	x = conv_bn(p, g, x, "conv1", "bn1", 7, 3, 64, 2, 1, -1);
 	x = kcv_op_max_pool(g, x, 3, 2, 1);
 	int cin = 64;
 	memset(out, 0, sizeof(*out));
