@@ -714,7 +714,8 @@ nomem:
 
 kcv_status kcv_weights_writer_save(kcv_weights_writer *wr, const char *path, kcv_error *err)
 {
-	qsort(wr->items, wr->count, sizeof(wentry), cmp_wentry);
+	if (wr->count > 1)
+		qsort(wr->items, wr->count, sizeof(wentry), cmp_wentry);
 	char *hdr = build_header(wr, path, err);
 	if (!hdr)
 		return err ? err->code : KCV_ERR_NOMEM;
