@@ -173,6 +173,12 @@ static size_t align64(size_t x)
 	return (x + 63) & ~(size_t)63;
 }
 
+/* kcv's AVX-512 GEMM takes ungrouped forward products. */
+static int use_fast_gemm(const conv_geom *g)
+{
+	return g->groups == 1 && kcv_gemm_fast();
+}
+
 static size_t conv_scratch(const kcv_shape *in, int n_in, const void *params,
                            const kcv_shape *out, int backward)
 {
@@ -182,7 +188,8 @@ static size_t conv_scratch(const kcv_shape *in, int n_in, const void *params,
 		return 0;
 	size_t t = (size_t)tile_rows(&g, backward), f = sizeof(float);
 	if (!backward)
-		return g.direct ? 0 : t * (size_t)g.k * f;
+		return (g.direct ? 0 : align64(t * (size_t)g.k * f)) +
+		       (use_fast_gemm(&g) ? kcv_gemm_packed_b_floats(g.k, g.cout) * f : 0);
 	size_t bytes = align64((size_t)g.cout * sizeof(double));
 	if (!g.direct)
 		bytes += 2 * align64(t * (size_t)g.k * f);
@@ -404,6 +411,7 @@ static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
 typedef struct part_job {
 	const conv_geom *g;
 	const float *x, *w, *bias, *dy, *res;
+	const float *wpacked; /* forward: the weights packed for kcv_gemm_nn */
 	float *out, *col, *dw, *dx;
 	int64_t r0, rows;  /* the tile */
 	int64_t cap;       /* forward: column rows per thread */
@@ -431,8 +439,14 @@ static void forward_part(void *ctx, size_t t)
 			a = col;
 			lda = g->k;
 		}
-		sgemm(0, 0, rows, g->cout_g, g->k, a, lda, j->w + grp * g->cout_g, g->cout, 0.0f,
-		      j->out + r0 * g->cout + grp * g->cout_g, g->cout);
+		if (j->wpacked) {
+			float ascratch[12 * 256] __attribute__((aligned(64)));
+			kcv_gemm_nn(rows, g->cout, g->k, a, lda, NULL, 0, j->wpacked, j->out + r0 * g->cout,
+			            g->cout, ascratch);
+		} else {
+			sgemm(0, 0, rows, g->cout_g, g->k, a, lda, j->w + grp * g->cout_g, g->cout, 0.0f,
+			      j->out + r0 * g->cout + grp * g->cout_g, g->cout);
+		}
 	}
 	if (g->bias || g->relu || g->res >= 0) {
 		row_job rj = {.out = j->out + r0 * g->cout, .bias = j->bias, .cout = g->cout,
@@ -455,6 +469,12 @@ static void conv_forward(const kcv_op_call *c)
 	part_job j = {.g = &g, .x = c->in[0], .w = c->in[1], .bias = g.bias ? c->in[2] : NULL,
 	              .res = g.res >= 0 ? c->in[g.res] : NULL, .out = c->out,
 	              .col = g.direct ? NULL : c->scratch, .cap = cap, .parts = parts};
+	if (use_fast_gemm(&g)) {
+		float *packed = (float *)((char *)c->scratch +
+		                          (g.direct ? 0 : align64((size_t)(tile * g.k) * sizeof(float))));
+		kcv_gemm_pack_b(c->in[1], g.cout, g.k, g.cout, packed);
+		j.wpacked = packed;
+	}
 	for (int64_t r0 = 0; r0 < g.m; r0 += step) {
 		j.r0 = r0;
 		j.rows = g.m - r0 < step ? g.m - r0 : step;

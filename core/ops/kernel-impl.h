@@ -37,6 +37,21 @@ void kcv_ops_reduce(kcv_pool *pool, const float *src, int64_t outer, int64_t n, 
 int64_t kcv_ops_outer(const kcv_shape *s, int axis);
 int64_t kcv_ops_inner(const kcv_shape *s, int axis);
 
+/* ---- kcv's own GEMM for the convolutions (gemm.c) ----------------------- */
+
+/* 1 when the CPU runs the AVX-512 kernel (else kcv_gemm_nn uses OpenBLAS). */
+int kcv_gemm_fast(void);
+/* Floats of packed B for a K x N matrix, and of the per-thread A buffer. */
+size_t kcv_gemm_packed_b_floats(int64_t k, int64_t n);
+size_t kcv_gemm_a_scratch_floats(void);
+/* Pack B [K,N] (row stride ldb) for kcv_gemm_nn; 64-byte aligned output. */
+void kcv_gemm_pack_b(const float *b, int64_t ldb, int64_t k, int64_t n, float *packed);
+/* C[M,N] = A[M,K] B[K,N], single-threaded. With bpacked (from
+ * kcv_gemm_pack_b) and ascratch (kcv_gemm_a_scratch_floats, 64-byte
+ * aligned) it runs the AVX-512 kernel; with bpacked NULL, OpenBLAS on b. */
+void kcv_gemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                 int64_t ldb, const float *bpacked, float *c, int64_t ldc, float *ascratch);
+
 /* ---- broadcasting binary ops (broadcast.c) ------------------------------- */
 
 /* A row kernel: o[i] = f(d[i], a[i*sa], b[i*sb]) for i < n, added to o when
