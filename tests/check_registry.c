@@ -51,6 +51,8 @@ START_TEST(test_builtin_plugins_found)
 	kcv_registry_names(reg, KCV_KIND_DATASET, names, sizeof(names));
 	ck_assert_str_eq(names, "pascal_voc, synthetic_shapes");
 	kcv_registry_names(reg, KCV_KIND_METRIC, names, sizeof(names));
+	ck_assert_str_eq(names, "coco_map, coco_recall, voc_ap");
+	kcv_registry_names(reg, KCV_KIND_DECODER, names, sizeof(names));
 	ck_assert_str_eq(names, "none installed");
 	kcv_registry_free(reg);
 }

@@ -33,9 +33,27 @@ int cli_take_set(int argc, char **argv, int *i, cli_pipeline_args *pa, int *bad)
 /* Strict number parsing for flags; -1 on a bad value. */
 int cli_parse_long(const char *s, long lo, long hi, long *out);
 
+/* What kcv cocoeval keeps of a COCO annotation file (coco_json.c). */
+typedef struct cli_coco_info {
+	int64_t *image_ids;     /* ascending */
+	size_t num_images;
+	int64_t *category_ids;  /* ascending, unique */
+	char **category_names;  /* parallel to category_ids; NULL if none */
+	size_t num_categories;
+} cli_coco_info;
+
+/* Read a COCO annotation file into ev and info; -1 with err set. */
+int cli_coco_load_gt(kcv_cocoeval *ev, const char *file, cli_coco_info *info, kcv_error *err);
+/* Read a COCO results file into ev; detections of categories that info does
+ * not list are counted in *skipped and left out. -1 with err set. */
+int cli_coco_load_dt(kcv_cocoeval *ev, const char *file, const cli_coco_info *info,
+                     size_t *skipped, kcv_error *err);
+void cli_coco_info_release(cli_coco_info *info);
+
 int cmd_plugins(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_features(int argc, char **argv);
+int cmd_cocoeval(int argc, char **argv);
 
 #endif

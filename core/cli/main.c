@@ -19,6 +19,8 @@ static const char usage[] =
 	"        look at, check and time the data half of a pipeline\n"
 	"  features --backbone NAME [--weights FILE] --input IN.safetensors --out OUT.safetensors\n"
 	"        run a backbone on a tensor of images and write C2..C5\n"
+	"  cocoeval --gt GT.json --dt DT.json [--json] [--per-class] [--threads N]\n"
+	"        COCO bbox evaluation with pycocotools' numbers (AP, AP50, ..., AR100)\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help     this help (kcv COMMAND --help for a command)\n"
@@ -55,7 +57,9 @@ int main(int argc, char **argv)
 		return cmd_data(argc - 1, argv + 1);
 	if (strcmp(cmd, "features") == 0)
 		return cmd_features(argc - 1, argv + 1);
-	fprintf(stderr, "kcv: unknown command \"%s\" (commands: validate, plugins, data, features; see kcv --help)\n",
+	if (strcmp(cmd, "cocoeval") == 0)
+		return cmd_cocoeval(argc - 1, argv + 1);
+	fprintf(stderr, "kcv: unknown command \"%s\" (commands: validate, plugins, data, features, cocoeval; see kcv --help)\n",
 	        cmd);
 	return CLI_USER_ERROR;
 }

@@ -3,6 +3,7 @@
 #define KCV_KCV_H
 
 #include <kcv/boxes.h>
+#include <kcv/cocoeval.h>
 #include <kcv/common.h>
 #include <kcv/error.h>
 #include <kcv/graph.h>
