@@ -156,14 +156,14 @@ START_TEST(test_unknown_plugin_lists_known)
 	                  strstr(msg, "random_sharpness"),
 	              "%s", msg);
 	instance_error("{\"plugin\": \"pascal_voc\"}", KCV_KIND_AUGMENTER, msg, sizeof(msg));
-	ck_assert_msg(strstr(msg, "\"pascal_voc\" is a dataset plugin, but a augmenter") ||
-	                  strstr(msg, "\"pascal_voc\" is a dataset plugin"),
+	ck_assert_msg(strstr(msg, "\"pascal_voc\" is a dataset plugin, but an augmenter is expected "
+	                          "here (augmenters: "),
 	              "%s", msg);
 	instance_error("{\"mode\": \"horizontal\"}", KCV_KIND_AUGMENTER, msg, sizeof(msg));
 	ck_assert_msg(strstr(msg, "data.augment.plugin: missing \"plugin\""), "%s", msg);
 	instance_error("[1]", KCV_KIND_AUGMENTER, msg, sizeof(msg));
-	ck_assert_msg(strstr(msg, "data.augment: expected a augmenter") ||
-	                  strstr(msg, "data.augment: expected an augmenter"),
+	ck_assert_msg(strstr(msg, "data.augment: expected an augmenter: an object like "
+	                          "{\"plugin\": \"name\", ...}, got an array"),
 	              "%s", msg);
 }
 END_TEST

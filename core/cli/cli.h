@@ -30,6 +30,9 @@ kcv_registry *cli_registry(kcv_error *err);
 /* Parse "--set k=v" / "--set=k=v" at argv[*i]; returns 1 if consumed. */
 int cli_take_set(int argc, char **argv, int *i, cli_pipeline_args *pa, int *bad);
 
+/* Seconds from a monotonic clock. */
+double cli_now(void);
+
 /* Strict number parsing for flags; -1 on a bad value. */
 int cli_parse_long(const char *s, long lo, long hi, long *out);
 

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 
@@ -55,13 +54,6 @@ static int parse(int argc, char **argv, cocoeval_args *a)
 	if (!a->gt || !a->dt)
 		return cli_usage_error("cocoeval", "--gt and --dt are required");
 	return 0;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* The lines of pycocotools' summarize(), in its order and layout. */
@@ -142,11 +134,11 @@ int cmd_cocoeval(int argc, char **argv)
 	size_t skipped = 0;
 	if (!ev)
 		goto fail;
-	double t0 = now_s();
+	double t0 = cli_now();
 	if (cli_coco_load_gt(ev, a.gt, &info, &err) ||
 	    cli_coco_load_dt(ev, a.dt, &info, &skipped, &err))
 		goto fail;
-	double t1 = now_s();
+	double t1 = cli_now();
 	if (kcv_cocoeval_num_dt(ev) == 0 && skipped == 0)
 		kcv_log("cocoeval", KCV_LOG_WARNING,
 		        "%s holds no detections: AP and AR are 0 wherever there is ground truth "
@@ -160,7 +152,7 @@ int cmd_cocoeval(int argc, char **argv)
 	if (kcv_cocoeval_run(ev, &err) != KCV_OK)
 		goto fail;
 	kcv_log("cocoeval", KCV_LOG_DEBUG, "read %.3f s, evaluated %.3f s (%zu gt, %zu dt)",
-	        t1 - t0, now_s() - t1, kcv_cocoeval_num_gt(ev), kcv_cocoeval_num_dt(ev));
+	        t1 - t0, cli_now() - t1, kcv_cocoeval_num_gt(ev), kcv_cocoeval_num_dt(ev));
 	if (a.json) {
 		if (print_json(ev)) {
 			KCV_ERROR(&err, KCV_ERR_IO, "stdout", NULL, "cannot write the JSON result");

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <kcv/draw.h>
 
@@ -276,13 +275,6 @@ static int do_show(const data_args *a, const kcv_pipeline *p, const kcv_instance
 	return CLI_OK;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int do_bench(const data_args *a, const kcv_pipeline *p, const kcv_instance *ds,
                     kcv_error *err)
 {
@@ -291,7 +283,7 @@ static int do_bench(const data_args *a, const kcv_pipeline *p, const kcv_instanc
 	if (!l)
 		return cli_fail(err);
 	size_t images = 0, batches = 0;
-	double t0 = now_s(), t = 0;
+	double t0 = cli_now(), t = 0;
 	uint64_t epoch = 0;
 	kcv_progress *bar = kcv_progress_new("bench", 0, NULL);
 	do {
@@ -303,13 +295,13 @@ static int do_bench(const data_args *a, const kcv_pipeline *p, const kcv_instanc
 			batches++;
 			if (bar) {
 				char sfx[64];
-				snprintf(sfx, sizeof(sfx), "%.1f img/s", images / (now_s() - t0));
+				snprintf(sfx, sizeof(sfx), "%.1f img/s", images / (cli_now() - t0));
 				kcv_progress_update(bar, images, sfx);
 			}
 		}
 		if (err->code)
 			break;
-		t = now_s() - t0;
+		t = cli_now() - t0;
 	} while (t < a->seconds && images > 0);
 	if (bar) {
 		kcv_progress_finish(bar, NULL);

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <kcv/graph.h>
 #include <kcv/safetensors.h>
@@ -69,13 +68,6 @@ static int parse(int argc, char **argv, feat_args *a)
 	return 0;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int cmd_features(int argc, char **argv)
 {
 	feat_args a = {.prefix = "", .repeat = 1};
@@ -138,10 +130,10 @@ int cmd_features(int argc, char **argv)
 	for (long r = 0; r < a.repeat; r++) {
 		if (a.profile && r == a.repeat - 1)
 			kcv_graph_set_profiling(g, 1); /* the last run, warm */
-		double t0 = now_s();
+		double t0 = cli_now();
 		if (kcv_graph_forward(g, &err) != KCV_OK)
 			goto fail;
-		double t = now_s() - t0;
+		double t = cli_now() - t0;
 		total += t;
 		if (r == 0 || t < dt)
 			dt = t;
