@@ -23,7 +23,7 @@
 
 KCV_BEGIN_DECLS
 
-#define KCV_PLUGIN_ABI_MAJOR 1
+#define KCV_PLUGIN_ABI_MAJOR 2
 #define KCV_PLUGIN_ABI_MINOR 0
 
 struct json_t; /* Jansson's value, for KCV_OPT_JSON only */
@@ -173,42 +173,70 @@ typedef struct kcv_backbone_vtable {
 	                   kcv_error *err);
 } kcv_backbone_vtable;
 
-/* Raw outputs of a detector for one batch. */
+/* Raw outputs of a detector for one batch. Anchors are ordered level by
+ * level (finest first), then row-major over locations, then by the anchors
+ * of a location; level_anchors[l] anchors belong to level l. */
 typedef struct kcv_detector_outputs {
-	kcv_node box_deltas;   /* N, A, 4 */
-	kcv_node class_logits; /* N, A, C */
-	int num_anchors;
-	int num_classes;
+	kcv_node box_deltas;   /* N, A, 4: encoded box deltas */
+	kcv_node class_logits; /* N, A, C: one logit per class (sigmoid) */
+	int num_anchors;       /* A */
+	int num_classes;       /* C */
+	int num_levels;
+	int level_anchors[KCV_MAX_LEVELS];
+	int level_strides[KCV_MAX_LEVELS];
 } kcv_detector_outputs;
 
 /* Training targets for one image, A anchors. */
 typedef struct kcv_targets {
 	int num_anchors;
-	float *box_targets;    /* A x 4 encoded deltas */
+	float *box_targets;    /* A x 4 encoded deltas (0 where not positive) */
 	int32_t *classes;      /* A: class id, -1 background, -2 ignore */
 } kcv_targets;
 
+#define KCV_TARGET_BACKGROUND (-1)
+#define KCV_TARGET_IGNORE (-2)
+
 /* detector: the model graph on top of a backbone it creates itself (from its
- * `backbone` option), the label encoder and the box coder. */
+ * `backbone` option), the label encoder and the box coder.
+ *
+ * Parameters are named like torchvision's detection models
+ * ("backbone.body.layer1.0.conv1.weight", "head.classification_head...") so a
+ * kcv checkpoint, which stores the graph's parameters by name, round-trips
+ * without the plugin's help. */
 typedef struct kcv_detector_vtable {
+	/* Build the graph for images [N,height,width,3] (0..255 RGB). */
 	kcv_status (*build)(void *priv, kcv_graph *g, kcv_node images, int width, int height,
 	                    kcv_detector_outputs *out, kcv_error *err);
+	/* After compile. w == NULL: initialise for training (heads from the
+	 * plugin's init, the backbone from its own `weights` option). w != NULL: a
+	 * file in the reference implementation's layout (torchvision key names,
+	 * OIHW kernels), every tensor required. */
 	kcv_status (*load)(void *priv, kcv_graph *g, const kcv_weights *w, kcv_error *err);
-	/* Encode ground truth (xyxy pixels) into per-anchor targets. MT-safe. */
+	/* Encode ground truth (xyxy pixels, 0-based classes) into per-anchor
+	 * targets for an image of width x height; out->box_targets and
+	 * out->classes hold out->num_anchors entries (the caller allocates them
+	 * after build). MT-safe. */
 	kcv_status (*encode)(const void *priv, const kcv_boxes *gt, int width, int height,
 	                     kcv_targets *out, kcv_error *err);
-	/* Decode A deltas into xyxy pixel boxes for an image of width x height. */
+	/* Decode A deltas into xyxy pixel boxes for an image of width x height.
+	 * MT-safe. */
 	kcv_status (*decode_boxes)(const void *priv, const float *deltas, int num_anchors,
 	                           int width, int height, float *boxes_xyxy, kcv_error *err);
 } kcv_detector_vtable;
 
-/* loss: a node of per-image losses [N] from predictions and targets. */
+/* loss: per-image losses from predictions [N,A,K], targets [N,A,K] and
+ * per-anchor weights [N,A]:
+ *     out[n] = sum_a weights[n,a] * l(predictions[n,a,:], targets[n,a,:])
+ * where l reduces the K axis as the plugin documents (focal: sum over
+ * classes; smooth L1: mean over the 4 coordinates). *out has shape [N].
+ * Anchors with weight 0 must not produce NaN or inf in the result or in the
+ * gradient, whatever their predictions and targets. */
 typedef struct kcv_loss_vtable {
 	kcv_status (*build)(void *priv, kcv_graph *g, kcv_node predictions, kcv_node targets,
 	                    kcv_node weights, kcv_node *out, kcv_error *err);
 } kcv_loss_vtable;
 
-/* Final detections of one image. */
+/* Final detections of one image; manage with kcv_detections_* below. */
 typedef struct kcv_detections {
 	size_t count;
 	size_t capacity;
@@ -217,11 +245,35 @@ typedef struct kcv_detections {
 	int32_t *classes; /* count */
 } kcv_detections;
 
-/* decoder: per-anchor boxes (xyxy pixels) and class probabilities of one image
- * to final detections. Holds no weights; chosen at predict time. */
+/* Make room for `capacity` detections (keeps the contents). */
+KCV_API kcv_status kcv_detections_reserve(kcv_detections *d, size_t capacity,
+                                          kcv_error *err) KCV_WARN_UNUSED;
+/* Append one detection (grows as needed). */
+KCV_API kcv_status kcv_detections_push(kcv_detections *d, const float box[4], float score,
+                                       int32_t cls, kcv_error *err) KCV_WARN_UNUSED;
+/* Sort by score, highest first; equal scores keep their order. */
+KCV_API void kcv_detections_sort(kcv_detections *d);
+KCV_API void kcv_detections_clear(kcv_detections *d);
+/* Free the buffers and zero the struct; NULL is a no-op. */
+KCV_API void kcv_detections_release(kcv_detections *d);
+
+/* What a decoder gets for one image. */
+typedef struct kcv_decoder_input {
+	const float *boxes;        /* A x 4 decoded boxes, xyxy pixels */
+	const float *scores;       /* A x C class probabilities (sigmoid) */
+	int num_anchors;           /* A */
+	int num_classes;           /* C */
+	int num_levels;            /* the anchors' levels, as kcv_detector_outputs */
+	const int *level_anchors;  /* num_levels counts summing to A */
+	int width, height;         /* the image, pixels */
+} kcv_decoder_input;
+
+/* decoder: per-anchor boxes and class probabilities of one image to final
+ * detections (appended to `out`, which the caller clears), sorted by score,
+ * highest first. Holds no weights; chosen at predict time. An instance is
+ * used by one thread at a time. */
 typedef struct kcv_decoder_vtable {
-	kcv_status (*decode)(void *priv, const float *boxes_xyxy, const float *scores,
-	                     int num_anchors, int num_classes, kcv_detections *out,
+	kcv_status (*decode)(void *priv, const kcv_decoder_input *in, kcv_detections *out,
 	                     kcv_error *err);
 } kcv_decoder_vtable;
 

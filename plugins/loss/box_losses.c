@@ -1,0 +1,3 @@
+/* placeholder: being written */
+int kcv_placeholder_box_losses(void);
+int kcv_placeholder_box_losses(void) { return 0; }

@@ -1,0 +1,3 @@
+/* placeholder: being written */
+int kcv_placeholder_focal(void);
+int kcv_placeholder_focal(void) { return 0; }
