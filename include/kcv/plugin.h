@@ -199,10 +199,10 @@ typedef struct kcv_targets {
 /* detector: the model graph on top of a backbone it creates itself (from its
  * `backbone` option), the label encoder and the box coder.
  *
- * Parameters are named like torchvision's detection models
- * ("backbone.body.layer1.0.conv1.weight", "head.classification_head...") so a
- * kcv checkpoint, which stores the graph's parameters by name, round-trips
- * without the plugin's help. */
+ * A kcv checkpoint stores the graph's parameters by their graph names, in
+ * kcv's layout, and core loads it back without the plugin's help: name every
+ * parameter uniquely and stably (the backbone's own names, then "fpn.*",
+ * "head.*"). */
 typedef struct kcv_detector_vtable {
 	/* Build the graph for images [N,height,width,3] (0..255 RGB). */
 	kcv_status (*build)(void *priv, kcv_graph *g, kcv_node images, int width, int height,
