@@ -244,6 +244,14 @@ size_t kcv_loader_num_batches(const kcv_loader *l)
 
 kcv_status kcv_loader_start(kcv_loader *l, uint64_t epoch, kcv_error *err)
 {
+	return kcv_loader_start_at(l, epoch, 0, err);
+}
+
+kcv_status kcv_loader_start_at(kcv_loader *l, uint64_t epoch, size_t first_batch,
+                               kcv_error *err)
+{
+	if (first_batch > l->num_batches)
+		first_batch = l->num_batches;
 	pthread_mutex_lock(&l->mu);
 	/* stop handing out work of a previous epoch, and let in-flight work end */
 	l->running = 0;
@@ -262,13 +270,15 @@ kcv_status kcv_loader_start(kcv_loader *l, uint64_t epoch, kcv_error *err)
 		}
 	}
 	l->epoch = epoch;
-	l->next_pos = 0;
-	l->consumer = 0;
+	l->next_pos = first_batch * (size_t)l->p.batch_size;
+	l->consumer = first_batch;
 	l->handed_out = 0;
 	l->failed = 0;
 	kcv_error_clear(&l->error);
-	for (int i = 0; i < l->nslots; i++)
-		slot_reset(l, &l->slots[i], (size_t)i);
+	for (int i = 0; i < l->nslots; i++) {
+		size_t b = first_batch + (size_t)i;
+		slot_reset(l, &l->slots[b % (size_t)l->nslots], b);
+	}
 	l->running = 1;
 	pthread_cond_broadcast(&l->work_cv);
 	pthread_mutex_unlock(&l->mu);

@@ -8,6 +8,7 @@
 #include <kcv/pipeline.h>
 
 #include "options-impl.h"
+#include "pipeline-impl.h"
 #include "util-impl.h"
 
 typedef struct top_cfg {
@@ -102,6 +103,9 @@ struct kcv_pipeline {
 	kcv_option_store *store;
 	int threads;
 	int workers;
+	json_t *model_spec;         /* model without "decoder" */
+	const json_t *decoder_spec; /* model.decoder, borrowed from doc */
+	kcv_run_config run;
 };
 
 void kcv_pipeline_free(kcv_pipeline *p)
@@ -109,6 +113,7 @@ void kcv_pipeline_free(kcv_pipeline *p)
 	if (!p)
 		return;
 	json_decref(p->doc);
+	json_decref(p->model_spec);
 	kcv_option_store_free(p->store);
 	free(p->file);
 	free(p->base_dir);
@@ -229,29 +234,45 @@ static kcv_status validate(kcv_pipeline *p, kcv_error *err)
 			return st;
 	}
 	if (p->top.model && !json_is_null(p->top.model)) {
-		st = validate_spec(p, KCV_KIND_DETECTOR, p->top.model, "model", NULL, 0, err);
+		json_t *model = (json_t *)p->top.model;
+		if (!json_is_object(model))
+			return KCV_ERROR(err, KCV_ERR_INVALID, src, "model",
+			                 "expected an object {\"plugin\": ...}");
+		/* the decoder is chosen at predict time and never part of the detector */
+		p->model_spec = json_copy(model);
+		if (!p->model_spec)
+			return KCV_ERROR(err, KCV_ERR_NOMEM, src, "model", "out of memory");
+		json_object_del(p->model_spec, "decoder");
+		st = validate_spec(p, KCV_KIND_DETECTOR, p->model_spec, "model", NULL, 0, err);
 		if (st)
 			return st;
-	}
-	if (p->top.losses && !json_is_null(p->top.losses)) {
-		if (!json_is_object(p->top.losses))
-			return KCV_ERROR(err, KCV_ERR_INVALID, src, "losses",
-			                 "expected an object of named losses");
+		/* write expanded ${VAR}s back into the document */
 		const char *key;
 		json_t *v;
-		json_object_foreach((json_t *)p->top.losses, key, v) {
-			char path[300];
-			kcv_path_join(path, sizeof(path), "losses", key);
-			st = validate_spec(p, KCV_KIND_LOSS, v, path, NULL, 0, err);
+		json_object_foreach(p->model_spec, key, v) json_object_set(model, key, v);
+		const json_t *dec = json_object_get(model, "decoder");
+		if (dec && !json_is_null(dec)) {
+			st = validate_spec(p, KCV_KIND_DECODER, dec, "model.decoder", NULL, 0, err);
 			if (st)
 				return st;
+			p->decoder_spec = dec;
 		}
 	}
-	const json_t *sections[] = {p->top.optimizer, p->top.train, p->top.evaluate, p->top.predict};
-	const char *section_names[] = {"optimizer", "train", "evaluate", "predict"};
-	for (int i = 0; i < 4; i++)
+	const json_t *sections[] = {p->top.losses, p->top.optimizer, p->top.train, p->top.evaluate,
+	                            p->top.predict};
+	const char *section_names[] = {"losses", "optimizer", "train", "evaluate", "predict"};
+	for (int i = 0; i < 5; i++)
 		if (sections[i] && !json_is_null(sections[i]) && !json_is_object(sections[i]))
 			return KCV_ERROR(err, KCV_ERR_INVALID, src, section_names[i], "expected an object");
+	kcv_context ctx = kcv_pipeline_context(p);
+	st = kcv_run_config_parse(p->doc, p->reg, &ctx, &p->run, &p->store, src, err);
+	if (st)
+		return st;
+	if (p->run.has_model && json_object_get(p->doc, "train") &&
+	    !json_is_null(json_object_get(p->doc, "train")) && !p->run.has_losses)
+		return KCV_ERROR(err, KCV_ERR_INVALID, src, "losses",
+		                 "a pipeline that trains needs a losses section "
+		                 "({\"classification\": ..., \"box\": ...})");
 	return KCV_OK;
 }
 
@@ -412,3 +433,8 @@ kcv_instance *kcv_pipeline_augmenter_new(const kcv_pipeline *p, kcv_error *err)
 	c.split = "train";
 	return kcv_instance_new(p->reg, KCV_KIND_AUGMENTER, spec, &c, err);
 }
+
+const kcv_run_config *kcv_pipeline_run_config(const kcv_pipeline *p) { return &p->run; }
+const json_t *kcv_pipeline_model_spec(const kcv_pipeline *p) { return p->model_spec; }
+const json_t *kcv_pipeline_decoder_spec(const kcv_pipeline *p) { return p->decoder_spec; }
+const kcv_registry *kcv_pipeline_registry(const kcv_pipeline *p) { return p->reg; }

@@ -58,5 +58,8 @@ int cmd_validate(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_cocoeval(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 #endif

@@ -10,6 +10,12 @@ static const char usage[] =
 	"Train and run object detectors from JSON pipelines.\n"
 	"\n"
 	"Commands:\n"
+	"  run PIPELINE.json [--out DIR] [--resume CKPT] [--json] [--set key.path=value]...\n"
+	"        train, then evaluate and predict as the pipeline says\n"
+	"  evaluate PIPELINE.json --weights CKPT [--json] [--set key.path=value]...\n"
+	"        metrics of a trained model on the pipeline's evaluation split\n"
+	"  predict PIPELINE.json --weights CKPT [--out DIR] [--json] (IMAGE... | --input-tensor F)\n"
+	"        detect objects in images with a trained model\n"
 	"  validate PIPELINE.json [--set key.path=value]...\n"
 	"        check a pipeline and everything it names; run nothing\n"
 	"  plugins [--json]\n"
@@ -31,7 +37,8 @@ static const char usage[] =
 	"  KCV_LOG           error, warning, info (default) or debug\n"
 	"  KCV_THREADS       threads when the pipeline says \"threads\": 0\n"
 	"\n"
-	"Exit status: 0 success, 1 bad input (a one-line message says what), 2 internal error.\n";
+	"Exit status: 0 success, 1 bad input (a one-line message says what), 2 internal error,\n"
+	"130 a run stopped by Ctrl-C (after writing its checkpoint).\n";
 
 int main(int argc, char **argv)
 {
@@ -59,7 +66,13 @@ int main(int argc, char **argv)
 		return cmd_features(argc - 1, argv + 1);
 	if (strcmp(cmd, "cocoeval") == 0)
 		return cmd_cocoeval(argc - 1, argv + 1);
-	fprintf(stderr, "kcv: unknown command \"%s\" (commands: validate, plugins, data, features, cocoeval; see kcv --help)\n",
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "evaluate") == 0)
+		return cmd_evaluate(argc - 1, argv + 1);
+	if (strcmp(cmd, "predict") == 0)
+		return cmd_predict(argc - 1, argv + 1);
+	fprintf(stderr, "kcv: unknown command \"%s\" (commands: run, evaluate, predict, validate, plugins, data, features, cocoeval; see kcv --help)\n",
 	        cmd);
 	return CLI_USER_ERROR;
 }

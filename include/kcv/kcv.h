@@ -4,6 +4,7 @@
 
 #include <kcv/boxes.h>
 #include <kcv/cocoeval.h>
+#include <kcv/train.h>
 #include <kcv/common.h>
 #include <kcv/error.h>
 #include <kcv/graph.h>

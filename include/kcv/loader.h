@@ -44,6 +44,11 @@ KCV_API size_t kcv_loader_num_batches(const kcv_loader *l);
 /* Start epoch `epoch` (0-based); batches come from kcv_loader_next. */
 KCV_API kcv_status kcv_loader_start(kcv_loader *l, uint64_t epoch,
                                     kcv_error *err) KCV_WARN_UNUSED;
+/* Same, resuming the epoch at batch `first_batch` (the earlier batches are
+ * neither loaded nor returned; later ones are exactly those of a full
+ * epoch). */
+KCV_API kcv_status kcv_loader_start_at(kcv_loader *l, uint64_t epoch, size_t first_batch,
+                                       kcv_error *err) KCV_WARN_UNUSED;
 /* The next batch of the current epoch, borrowed until the next call; NULL at
  * the end of the epoch (err unset) or on error (err set). */
 KCV_API const kcv_batch *kcv_loader_next(kcv_loader *l, kcv_error *err);

@@ -1,0 +1,61 @@
+/* kcv — running a pipeline: train (fit), evaluate and predict.
+ *
+ * These are what `kcv run`, `kcv evaluate` and `kcv predict` call. Human
+ * output (progress, summaries) goes to params->log; results come back as a
+ * JSON object for --json. Everything a run writes goes under params->out_dir:
+ *   checkpoints/last.safetensors, checkpoints/best.safetensors
+ *   logs/train/, logs/validation/  TensorBoard event files
+ *   history.csv                    one row per epoch
+ *   predictions/                   detections.json and pictures
+ * A checkpoint holds the model's parameters, the optimiser's state, the
+ * epoch, step and data position, the callbacks' state and the resolved
+ * pipeline, and is written atomically. */
+#ifndef KCV_TRAIN_H
+#define KCV_TRAIN_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include <kcv/common.h>
+#include <kcv/error.h>
+#include <kcv/pipeline.h>
+
+KCV_BEGIN_DECLS
+
+struct json_t;
+
+typedef struct kcv_run_params {
+	const char *out_dir;      /* run, predict: where to write (NULL: nothing written) */
+	const char *resume;       /* run: checkpoint to continue from */
+	const char *weights;      /* evaluate, predict: checkpoint or reference weights */
+	FILE *log;                /* human output; NULL = stderr */
+	int quiet;                /* no progress bars */
+	/* Set (to non-zero) from a signal handler to stop: the step finishes, a
+	 * checkpoint is written and kcv_train_run returns KCV_ERR_CANCELLED. */
+	volatile sig_atomic_t *stop;
+} kcv_run_params;
+
+/* Train as the pipeline says, then evaluate and predict. *result (may be
+ * NULL) receives {"history": [{epoch row}...], "metrics": {...},
+ * "stopped": "completed"|"early_stopping"|"interrupted", "checkpoint": path}. */
+KCV_API kcv_status kcv_train_run(const kcv_pipeline *p, const kcv_run_params *params,
+                                 struct json_t **result, kcv_error *err) KCV_WARN_UNUSED;
+
+/* Metrics of params->weights on the evaluate split:
+ * {"metrics": {"<metric plugin>": {"AP": .., ...}}, "images": n}. */
+KCV_API kcv_status kcv_evaluate(const kcv_pipeline *p, const kcv_run_params *params,
+                                struct json_t **result, kcv_error *err) KCV_WARN_UNUSED;
+
+/* Detections of params->weights on image files, or on tensor `images` of a
+ * safetensors file (N,H,W,3 float32 0..255 at the model's size) when
+ * input_tensor is given: {"detections": [{"image", "category_id",
+ * "category", "bbox": [x,y,w,h], "score"}...]}, boxes in the input's pixels.
+ * With out_dir: detections.json (COCO results) and one picture per image. */
+KCV_API kcv_status kcv_predict(const kcv_pipeline *p, const kcv_run_params *params,
+                               const char *const *images, size_t num_images,
+                               const char *input_tensor, struct json_t **result,
+                               kcv_error *err) KCV_WARN_UNUSED;
+
+KCV_END_DECLS
+
+#endif /* KCV_TRAIN_H */
