@@ -72,6 +72,54 @@ START_TEST(test_flip_horizontal)
 }
 END_TEST
 
+START_TEST(test_transpose)
+{
+	kcv_registry *reg = harness_registry();
+	kcv_context sq = harness_context(reg, 40, 40);
+	kcv_instance *tr = harness_new(reg, KCV_KIND_AUGMENTER,
+	                               "{\"plugin\": \"random_transpose\", \"probability\": 1}", &sq);
+	kcv_instance *never = harness_new(
+		reg, KCV_KIND_AUGMENTER, "{\"plugin\": \"random_transpose\", \"probability\": 0}", &sq);
+	/* a pipeline of non-square images is refused when the augmenter is made */
+	const char *why = harness_new_fails(reg, KCV_KIND_AUGMENTER,
+	                                    "{\"plugin\": \"random_transpose\"}", NULL);
+	assert_contains(why, "random_transpose needs square images (image_size is 48x64)");
+	const float boxes[] = {5, 6, 20, 30, 0, 0, 40, 40, 10.5f, 1, 39, 2};
+	kcv_sample a = {0}, orig = {0};
+	harness_sample(&a, 40, 40, boxes, 3);
+	copy_sample(&orig, &a);
+	kcv_rng rng;
+	kcv_rng_seed(&rng, 7, 0, 0, 0);
+	apply_ok(never, &a, &rng);
+	ck_assert(memcmp(a.pixels, orig.pixels, nfloats(&a) * sizeof(float)) == 0);
+	apply_ok(tr, &a, &rng);
+	for (size_t i = 0; i < 3; i++) {
+		const float *o = orig.boxes.coords + 4 * i, *t = a.boxes.coords + 4 * i;
+		ck_assert_float_eq(t[0], o[1]);
+		ck_assert_float_eq(t[1], o[0]);
+		ck_assert_float_eq(t[2], o[3]);
+		ck_assert_float_eq(t[3], o[2]);
+	}
+	for (int y = 0; y < 40; y++)
+		for (int x = 0; x < 40; x++)
+			for (int c = 0; c < 3; c++)
+				ck_assert_float_eq(px(&a, x, y, c), px(&orig, y, x, c));
+	/* non-square images are refused with the component's path */
+	kcv_sample wide = {0};
+	harness_sample(&wide, 40, 30, boxes, 1);
+	kcv_error err = {0};
+	char msg[1400];
+	ck_assert_int_eq(kcv_augmenter_apply(tr, &wide, &rng, &err), KCV_ERR_INVALID);
+	assert_contains(kcv_error_format(&err, msg, sizeof(msg)), "needs square images, got 40x30");
+	kcv_sample_release(&wide);
+	kcv_sample_release(&a);
+	kcv_sample_release(&orig);
+	kcv_instance_free(tr);
+	kcv_instance_free(never);
+	kcv_registry_free(reg);
+}
+END_TEST
+
 START_TEST(test_flip_vertical_and_both)
 {
 	kcv_registry *reg = harness_registry();
@@ -330,6 +378,7 @@ static Suite *augment_suite(void)
 	tcase_add_test(tc, test_flip_horizontal);
 	tcase_add_test(tc, test_flip_vertical_and_both);
 	tcase_add_test(tc, test_flip_rate_and_clip);
+	tcase_add_test(tc, test_transpose);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random_choice");

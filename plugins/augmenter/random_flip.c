@@ -1,4 +1,6 @@
-/* random_flip: KerasCV RandomFlip.
+/* random_flip: KerasCV RandomFlip; random_transpose: the missing generator of
+ * the 8 symmetries of a square (with both flips it gives every rotation by 90
+ * degrees and every mirror).
  *
  * Each enabled axis flips when u ~ U[0,1) > 0.5, one draw per enabled axis,
  * horizontal first. Boxes (xyxy pixels) are mirrored, x1' = W - x2 and
@@ -124,7 +126,98 @@ static const kcv_component flip_component = {
 	.vtable = &flip_vtable,
 };
 
-static const kcv_component *const components[] = {&flip_component, NULL};
+/* ---- random_transpose ---------------------------------------------------- */
+
+typedef struct transpose_config {
+	double probability;
+} transpose_config;
+
+typedef struct transpose_priv {
+	double probability;
+	char path[256];
+} transpose_priv;
+
+static const kcv_option transpose_options[] = {
+	{.name = "probability",
+	 .type = KCV_OPT_FLOAT,
+	 .offset = offsetof(transpose_config, probability),
+	 .def = "0.5",
+	 .min = 0,
+	 .max = 1,
+	 .doc = "chance that an image is transposed (x and y swapped)"},
+	{0},
+};
+
+static kcv_status transpose_create(void *priv, const void *config, const kcv_context *ctx,
+                                   kcv_error *err)
+{
+	transpose_priv *p = priv;
+	p->probability = ((const transpose_config *)config)->probability;
+	snprintf(p->path, sizeof(p->path), "%s", ctx && ctx->path ? ctx->path : "");
+	if (ctx && ctx->image_width != ctx->image_height)
+		return kcv_error_option(err, ctx, NULL,
+		                        "random_transpose needs square images (image_size is %dx%d)",
+		                        ctx->image_height, ctx->image_width);
+	return KCV_OK;
+}
+
+/* Swap pixel (x, y) with pixel (y, x) of a square image. */
+static void transpose_pixels(float *px, int n)
+{
+	for (int y = 0; y < n; y++)
+		for (int x = y + 1; x < n; x++) {
+			float *a = px + ((size_t)y * n + x) * 3, *b = px + ((size_t)x * n + y) * 3;
+			for (int c = 0; c < 3; c++) {
+				float t = a[c];
+				a[c] = b[c];
+				b[c] = t;
+			}
+		}
+}
+
+static kcv_status transpose_apply(void *priv, kcv_sample *s, kcv_rng *rng, kcv_error *err)
+{
+	transpose_priv *p = priv;
+	if (s->boxes.count && s->boxes.format != KCV_BOX_XYXY)
+		return KCV_ERROR(err, KCV_ERR_INTERNAL, s->id, p->path,
+		                 "boxes must arrive in xyxy pixels");
+	if (s->width != s->height)
+		return KCV_ERROR(err, KCV_ERR_INVALID, s->id, p->path,
+		                 "random_transpose needs square images, got %dx%d", s->width,
+		                 s->height);
+	if (!(kcv_rng_uniform(rng) < p->probability))
+		return KCV_OK;
+	float *b = s->boxes.coords;
+	for (size_t i = 0; i < s->boxes.count; i++, b += 4) {
+		float t = b[0];
+		b[0] = b[1];
+		b[1] = t;
+		t = b[2];
+		b[2] = b[3];
+		b[3] = t;
+	}
+	if (s->pixels)
+		transpose_pixels(s->pixels, s->width);
+	return KCV_OK;
+}
+
+static const kcv_augmenter_vtable transpose_vtable = {.apply = transpose_apply};
+
+static const kcv_component transpose_component = {
+	.kind = KCV_KIND_AUGMENTER,
+	.name = "random_transpose",
+	.summary = "swap x and y of square images and boxes (with random_flip: all 8 "
+	           "rotations and mirrors)",
+	.options = transpose_options,
+	.config_size = sizeof(transpose_config),
+	.priv_size = sizeof(transpose_priv),
+	.create = transpose_create,
+	.destroy = NULL,
+	.vtable = &transpose_vtable,
+};
+
+static const kcv_component *const components[] = {&flip_component, &transpose_component,
+                                                   NULL};
 
 static const kcv_plugin_desc plugin = {
 	.abi_major = KCV_PLUGIN_ABI_MAJOR,
