@@ -227,10 +227,9 @@ static kcv_status tb_row(kcv_tb_writer *w, const json_t *row, int val, int64_t e
 		int is_val = strncmp(key, "val_", 4) == 0 || strchr(key, '.') != NULL;
 		if (is_val != val)
 			continue;
-		if (val && strncmp(key, "val_", 4) == 0)
-			key += 4;
+		const char *name = val && strncmp(key, "val_", 4) == 0 ? key + 4 : key;
 		char tag[128];
-		snprintf(tag, sizeof(tag), "epoch_%s", key);
+		snprintf(tag, sizeof(tag), "epoch_%s", name);
 		kcv_status st = kcv_tb_writer_add_scalar(w, tag, epoch, json_real_value(v), err);
 		if (st)
 			return st;
