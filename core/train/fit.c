@@ -599,11 +599,15 @@ kcv_status kcv_train_run(const kcv_pipeline *p, const kcv_run_params *rp, json_t
 	f.rp = rp;
 	f.log = kcv_run_log(rp);
 	f.stopped = "completed";
+	int profiling = 0;
 	if (result)
 		*result = NULL;
 	kcv_status st = setup(&f, err);
 	if (st)
 		goto done;
+	const char *prof = getenv("KCV_PROFILE");
+	profiling = prof && *prof && strcmp(prof, "0") != 0;
+	kcv_graph_set_profiling(f.m->g, profiling);
 	while (f.epoch < f.rc->epochs) {
 		st = train_epoch(&f, err);
 		if (st == KCV_ERR_CANCELLED) {
@@ -695,6 +699,8 @@ kcv_status kcv_train_run(const kcv_pipeline *p, const kcv_run_params *rp, json_t
 		json_decref(metrics);
 	}
 done:
+	if (f.m && profiling)
+		kcv_graph_print_profile(f.m->g, f.log);
 	teardown(&f);
 	return st;
 }
