@@ -438,3 +438,12 @@ const kcv_run_config *kcv_pipeline_run_config(const kcv_pipeline *p) { return &p
 const json_t *kcv_pipeline_model_spec(const kcv_pipeline *p) { return p->model_spec; }
 const json_t *kcv_pipeline_decoder_spec(const kcv_pipeline *p) { return p->decoder_spec; }
 const kcv_registry *kcv_pipeline_registry(const kcv_pipeline *p) { return p->reg; }
+
+kcv_instance *kcv_pipeline_detector_new(const kcv_pipeline *p, kcv_error *err)
+{
+	if (!p->model_spec)
+		return NULL;
+	kcv_context c = kcv_pipeline_context(p);
+	c.path = "model";
+	return kcv_instance_new(p->reg, KCV_KIND_DETECTOR, p->model_spec, &c, err);
+}

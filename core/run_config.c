@@ -47,7 +47,7 @@ static const char *const optim_choices[] = {"sgd", "adamw", NULL};
 static const kcv_option optim_options[] = {
 	{"type", KCV_OPT_ENUM, offsetof(optim_cfg, type), "\"sgd\"", 0, 0, 0, 0, optim_choices,
 	 "sgd (Keras semantics) or adamw (torch semantics)", 0},
-	{"learning_rate", KCV_OPT_FLOAT, offsetof(optim_cfg, learning_rate), "0.01", 0, 1e3, 0, 0,
+	{"learning_rate", KCV_OPT_FLOAT, offsetof(optim_cfg, learning_rate), "0.01", 0, 1e9, 0, 0,
 	 NULL, "base learning rate", 0},
 	{"momentum", KCV_OPT_FLOAT, offsetof(optim_cfg, momentum), "0", 0, 0.999999, 0, 0, NULL,
 	 "sgd: momentum", 0},

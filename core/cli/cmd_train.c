@@ -146,6 +146,16 @@ static int run_mode(mode md, int argc, char **argv)
 		goto out;
 	}
 
+	if (md == MODE_RUN) {
+		/* from here on a signal stops the run cleanly (even before the first
+		 * step: that step still runs, then the checkpoint is written) */
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 	kcv_error err = {0};
 	kcv_registry *reg = cli_registry(&err);
 	kcv_pipeline *p = reg ? kcv_pipeline_load(pa.file, pa.sets, pa.num_sets, reg, &err) : NULL;
@@ -157,12 +167,6 @@ static int run_mode(mode md, int argc, char **argv)
 			snprintf(outdir, sizeof(outdir), "runs/%s", kcv_pipeline_name(p));
 			rp.out_dir = outdir;
 		}
-		struct sigaction sa;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_signal;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
 		rp.stop = &stop_requested;
 		double t0 = cli_now();
 		st = kcv_train_run(p, &rp, json ? &result : NULL, &err);

@@ -54,6 +54,10 @@ int cmd_validate(int argc, char **argv)
 		         splits[i], kcv_dataset_size(ds));
 		kcv_instance_free(ds);
 	}
+	kcv_instance *det = kcv_pipeline_detector_new(p, &err);
+	if (!det && err.code)
+		goto fail;
+	kcv_instance_free(det);
 	fprintf(stderr, "kcv: %s is valid (%s)\n", pa.file, summary);
 	goto out;
 fail:

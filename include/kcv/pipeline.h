@@ -59,6 +59,11 @@ KCV_API const struct json_t *kcv_pipeline_augment_spec(const kcv_pipeline *p);
 KCV_API kcv_instance *kcv_pipeline_augmenter_new(const kcv_pipeline *p,
                                                  kcv_error *err) KCV_WARN_UNUSED;
 
+/* Create the detector (model, without its decoder), which creates its
+ * backbone: this finds missing weight files. NULL with no error when the
+ * pipeline has no model. Caller frees. */
+KCV_API kcv_instance *kcv_pipeline_detector_new(const kcv_pipeline *p,
+                                                kcv_error *err) KCV_WARN_UNUSED;
 /* Expand ${VAR} and ${VAR:-default} in text (caller frees). An unset
  * variable without a default is an error naming it. */
 KCV_API char *kcv_expand_vars(const char *text, kcv_error *err) KCV_WARN_UNUSED;
