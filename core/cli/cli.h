@@ -61,5 +61,6 @@ int cmd_cocoeval(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_evaluate(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

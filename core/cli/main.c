@@ -16,6 +16,8 @@ static const char usage[] =
 	"        metrics of a trained model on the pipeline's evaluation split\n"
 	"  predict PIPELINE.json --weights CKPT [--out DIR] [--json] (IMAGE... | --input-tensor F)\n"
 	"        detect objects in images with a trained model\n"
+	"  bench PIPELINE.json [--steps N] [--profile] [--json] [--set key.path=value]...\n"
+	"        train-step and inference speed of the pipeline's model\n"
 	"  validate PIPELINE.json [--set key.path=value]...\n"
 	"        check a pipeline and everything it names; run nothing\n"
 	"  plugins [--json]\n"
@@ -66,13 +68,15 @@ int main(int argc, char **argv)
 		return cmd_features(argc - 1, argv + 1);
 	if (strcmp(cmd, "cocoeval") == 0)
 		return cmd_cocoeval(argc - 1, argv + 1);
+	if (strcmp(cmd, "bench") == 0)
+		return cmd_bench(argc - 1, argv + 1);
 	if (strcmp(cmd, "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(cmd, "evaluate") == 0)
 		return cmd_evaluate(argc - 1, argv + 1);
 	if (strcmp(cmd, "predict") == 0)
 		return cmd_predict(argc - 1, argv + 1);
-	fprintf(stderr, "kcv: unknown command \"%s\" (commands: run, evaluate, predict, validate, plugins, data, features, cocoeval; see kcv --help)\n",
+	fprintf(stderr, "kcv: unknown command \"%s\" (commands: run, evaluate, predict, bench, validate, plugins, data, features, cocoeval; see kcv --help)\n",
 	        cmd);
 	return CLI_USER_ERROR;
 }

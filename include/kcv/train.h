@@ -56,6 +56,23 @@ KCV_API kcv_status kcv_predict(const kcv_pipeline *p, const kcv_run_params *para
                                const char *input_tensor, struct json_t **result,
                                kcv_error *err) KCV_WARN_UNUSED;
 
+/* kcv bench: the model's speed on one batch of the pipeline's training data,
+ * the same batch every step (data loading is not timed). */
+typedef struct kcv_bench_params {
+	int steps;          /* timed steps; 0 = 10 */
+	int warmup;         /* untimed steps first (< 0: 2) */
+	int inference_only; /* skip the train step */
+	int profile;        /* print the per-op time of each part to log */
+	FILE *log;          /* NULL = stderr */
+} kcv_bench_params;
+
+/* *result: {"train_images_per_s", "inference_images_per_s" (decoder
+ * included), "gflops" (achieved, train step counted as 3 forwards),
+ * "peak_rss_mb", "batch_size", "threads", "image_size",
+ * "forward_gflop_per_image"}. */
+KCV_API kcv_status kcv_bench(const kcv_pipeline *p, const kcv_bench_params *params,
+                             struct json_t **result, kcv_error *err) KCV_WARN_UNUSED;
+
 KCV_END_DECLS
 
 #endif /* KCV_TRAIN_H */
