@@ -1,5 +1,6 @@
 /* The public op constructors: check arguments, pack the op's parameters and
  * add the node (shapes are inferred by each op's own rule). */
+#include <math.h>
 #include <string.h>
 
 #include "graph-impl.h"
@@ -136,6 +137,36 @@ kcv_node kcv_op_bce_logits(kcv_graph *g, kcv_node logits, kcv_node targets)
 kcv_node kcv_op_div_no_nan(kcv_graph *g, kcv_node a, kcv_node b)
 {
 	return binary(g, KCV_OP_DIV_NO_NAN, a, b);
+}
+kcv_node kcv_op_focal_loss(kcv_graph *g, kcv_node x, kcv_node targets, const kcv_focal_params *p)
+{
+	if (!p)
+		return kcv_graph_fail(g, "focal_loss: no parameters");
+	if (!(p->gamma >= 0) || !(p->label_smoothing >= 0 && p->label_smoothing <= 1) ||
+	    !(p->alpha <= 1))
+		return kcv_graph_fail(g, "focal_loss: needs gamma >= 0, alpha <= 1 and label_smoothing "
+		                         "in [0, 1], got gamma %g, alpha %g, label_smoothing %g",
+		                      (double)p->gamma, (double)p->alpha, (double)p->label_smoothing);
+	_Static_assert(sizeof(kcv_focal_params) <= KCV_OP_PARAMS_SIZE, "focal params too big");
+	kcv_node in[2] = {x, targets};
+	return kcv_graph_add_op(g, KCV_OP_FOCAL_LOSS, 2, in, p, sizeof(*p));
+}
+kcv_node kcv_op_giou_loss(kcv_graph *g, kcv_node a, kcv_node b, const kcv_giou_params *p)
+{
+	kcv_giou_params q = p ? *p : (kcv_giou_params){0};
+	if (q.input < KCV_GIOU_BOXES || q.input > KCV_GIOU_DELTAS_TOP_LEFT)
+		return kcv_graph_fail(g, "giou_loss: unknown input kind %d", q.input);
+	if (!(q.clamp >= 0))
+		return kcv_graph_fail(g, "giou_loss: clamp must be >= 0, got %g", (double)q.clamp);
+	for (int i = 0; i < 4; i++) {
+		if (!isfinite(q.variance[i]))
+			return kcv_graph_fail(g, "giou_loss: variance %d is not finite", i);
+		if (q.variance[i] == 0)
+			q.variance[i] = 1;
+	}
+	_Static_assert(sizeof(kcv_giou_params) <= KCV_OP_PARAMS_SIZE, "giou params too big");
+	kcv_node in[2] = {a, b};
+	return kcv_graph_add_op(g, KCV_OP_GIOU_LOSS, 2, in, &q, sizeof(q));
 }
 kcv_node kcv_op_gather_rows(kcv_graph *g, kcv_node x, kcv_node idx)
 {

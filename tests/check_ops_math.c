@@ -1,7 +1,7 @@
 /* Elementwise and reduction ops against double-precision loops, gradients by
  * finite differences: binary ops with numpy broadcasting (same shape, [C]
- * bias, scalar, both sides broadcast), unary ops, bce_logits, div_no_nan and
- * stop_gradient. Reductions and gather are in check_ops_reduce.c. */
+ * bias, scalar, both sides broadcast), unary ops, bce_logits, div_no_nan,
+ * the fused focal_loss and giou_loss, and stop_gradient. Reductions and gather are in check_ops_reduce.c. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -213,6 +213,227 @@ START_TEST(test_div_no_nan)
 }
 END_TEST
 
+/* ---- fused per-row losses: focal_loss, giou_loss -------------------------------- */
+
+static double focal_ref_elem(const kcv_focal_params *p, double x, double t)
+{
+	double ls = p->label_smoothing, y = t * (1 - ls) + 0.5 * ls;
+	double at = p->alpha < 0 ? 1 : t == 1 ? p->alpha : 1 - p->alpha;
+	double pr, ce;
+	if (p->from_logits) {
+		pr = 1 / (1 + exp(-x));
+		ce = fmax(x, 0) - x * y + log1p(exp(-fabs(x)));
+	} else {
+		double c = fmin(fmax(x, 1e-7), 1 - 1e-7);
+		pr = fmin(fmax(x, 0), 1);
+		ce = -(y * log(c + 1e-7) + (1 - y) * log(1 - c + 1e-7));
+	}
+	double pt = y * pr + (1 - y) * (1 - pr);
+	return at * pow(1 - pt, p->gamma) * ce;
+}
+
+static void ref_focal(const void *ctx, const double *const *in, const kcv_shape *s, double *out)
+{
+	long c = s[0].d[s[0].rank - 1], rows = numel(&s[0]) / c;
+	for (long r = 0; r < rows; r++) {
+		double sum = 0;
+		for (long k = 0; k < c; k++)
+			sum += focal_ref_elem(ctx, in[0][r * c + k], in[1][r * c + k]);
+		out[r] = sum;
+	}
+}
+
+static void focal_case(const char *label, uint64_t seed, kcv_focal_params p, double lo, double hi)
+{
+	ot t;
+	ot_begin(&t, label, seed);
+	kcv_shape s = ot_shape(3, 2, 5, 6);
+	kcv_node x = ot_leaf(&t, s, 1, lo, hi);
+	kcv_node tg = ot_leaf(&t, s, 0, 0, 1);
+	double tv[60];
+	for (int e = 0; e < 60; e++) /* binary targets, some rows all zero */
+		tv[e] = (e % 6 == e / 6 % 7 && e / 6 % 5 != 4) ? 1 : 0;
+	ot_set(&t, 1, tv);
+	ot_check(&t, kcv_op_focal_loss(t.g, x, tg, &p), ot_shape(2, 2, 5), ref_focal, &p);
+}
+
+START_TEST(test_focal_loss)
+{
+	focal_case("focal logits", 1, (kcv_focal_params){0.25f, 2, 0, 1}, -6, 6);
+	focal_case("focal logits gamma 1.5", 2, (kcv_focal_params){0.25f, 1.5f, 0, 1}, -6, 6);
+	focal_case("focal logits gamma 0.5", 3, (kcv_focal_params){0.4f, 0.5f, 0, 1}, -6, 6);
+	focal_case("focal logits gamma 0", 4, (kcv_focal_params){0.25f, 0, 0, 1}, -6, 6);
+	focal_case("focal logits gamma 1", 11, (kcv_focal_params){0.25f, 1, 0, 1}, -6, 6);
+	focal_case("focal logits gamma 3", 12, (kcv_focal_params){0.25f, 3, 0.05f, 1}, -6, 6);
+	focal_case("focal logits gamma 4", 13, (kcv_focal_params){0.6f, 4, 0, 1}, -6, 6);
+	focal_case("focal logits no alpha", 5, (kcv_focal_params){-1, 2, 0, 1}, -6, 6);
+	focal_case("focal logits smoothed", 6, (kcv_focal_params){0.25f, 2, 0.1f, 1}, -6, 6);
+	focal_case("focal probabilities", 7, (kcv_focal_params){0.25f, 2, 0, 0}, 0.02, 0.98);
+	focal_case("focal probabilities smoothed", 8, (kcv_focal_params){0.25f, 3, 0.2f, 0}, 0.02,
+	           0.98);
+	/* large |x|: finite values and gradients that match the reference */
+	static const kcv_focal_params ps[3] = {{0.25f, 2, 0, 1}, {0.25f, 0.5f, 0, 1},
+	                                       {0.25f, 2, 0.1f, 1}};
+	for (int k = 0; k < 3; k++) {
+		ot t;
+		ot_begin(&t, "focal large |x|", 9);
+		static const double xv[8] = {-1e4, -100, -30, -0.5, 0.5, 30, 100, 1e4};
+		static const double tv[8] = {0, 1, 0, 1, 0, 1, 0, 1};
+		kcv_node x = ot_leaf(&t, ot_shape(2, 2, 4), 1, 0, 0);
+		kcv_node tg = ot_leaf(&t, ot_shape(2, 2, 4), 0, 0, 0);
+		ot_set(&t, 0, xv);
+		ot_set(&t, 1, tv);
+		ot_check(&t, kcv_op_focal_loss(t.g, x, tg, &ps[k]), ot_shape(1, 2), ref_focal, &ps[k]);
+	}
+	/* probabilities at 0 and 1 (clipped): finite */
+	ot t;
+	ot_begin(&t, "focal probabilities at 0 and 1", 10);
+	kcv_node x = ot_leaf(&t, ot_shape(1, 4), 0, 0, 0);
+	kcv_node tg = ot_leaf(&t, ot_shape(1, 4), 0, 0, 0);
+	static const double pv[4] = {0, 1, 0, 1}, qv[4] = {0, 0, 1, 1};
+	ot_set(&t, 0, pv);
+	ot_set(&t, 1, qv);
+	kcv_focal_params pp = {0.25f, 2, 0, 0};
+	kcv_node y = kcv_op_focal_loss(t.g, x, tg, &pp);
+	kcv_node l = kcv_op_sum(t.g, y, KCV_AXIS_ALL, 0);
+	kcv_error err = {0};
+	ck_assert_int_eq(kcv_graph_mark_output(t.g, l), KCV_OK);
+	ck_assert_int_eq(kcv_graph_compile(t.g, &err), KCV_OK);
+	memcpy(kcv_graph_data(t.g, x), (float[]){0, 1, 0, 1}, 4 * sizeof(float));
+	memcpy(kcv_graph_data(t.g, tg), (float[]){0, 0, 1, 1}, 4 * sizeof(float));
+	ck_assert_int_eq(kcv_graph_forward(t.g, &err), KCV_OK);
+	/* p = 0, y = 0 and p = 1, y = 1 cost nothing; the wrong ones cost
+	 * alpha_t * 1 * -log(1e-7 + 1e-7) */
+	double want = 0.75 * -log(1.1920928955078125e-07 + 1e-7) + 0.25 * -log(2e-7);
+	ck_assert_msg(fabs(kcv_graph_data(t.g, l)[0] - want) < 1e-5 * want, "%g vs %g",
+	              (double)kcv_graph_data(t.g, l)[0], want);
+	for (int i = 0; i < t.n; i++)
+		free(t.val[i]);
+	kcv_graph_free(t.g);
+}
+END_TEST
+
+/* Decode deltas against a unit anchor as torchvision / KerasCV 0.3 do. */
+static void giou_ref_decode(const kcv_giou_params *p, const double *d, double *b)
+{
+	if (p->input == KCV_GIOU_BOXES) {
+		memcpy(b, d, 4 * sizeof(double));
+		return;
+	}
+	double cap = p->clamp > 0 ? p->clamp : 80;
+	for (int k = 0; k < 2; k++) {
+		double s = d[k] * p->variance[k], w = exp(fmin(d[k + 2] * p->variance[k + 2], cap));
+		b[k] = p->input == KCV_GIOU_DELTAS_CENTER ? s - 0.5 * w : s;
+		b[k + 2] = b[k] + w;
+	}
+}
+
+static void ref_giou(const void *ctx, const double *const *in, const kcv_shape *s, double *out)
+{
+	long rows = numel(&s[0]) / 4;
+	for (long r = 0; r < rows; r++) {
+		double a[4], b[4];
+		giou_ref_decode(ctx, in[0] + 4 * r, a);
+		giou_ref_decode(ctx, in[1] + 4 * r, b);
+		double iw = fmin(a[2], b[2]) - fmax(a[0], b[0]), ih = fmin(a[3], b[3]) - fmax(a[1], b[1]);
+		double inter = iw > 0 && ih > 0 ? iw * ih : 0;
+		double u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+		double c = (fmax(a[2], b[2]) - fmin(a[0], b[0])) * (fmax(a[3], b[3]) - fmin(a[1], b[1]));
+		out[r] = 1 - (inter / (u + 1e-7) - (c - u) / (c + 1e-7));
+	}
+}
+
+START_TEST(test_giou_loss)
+{
+	static const struct {
+		const char *label;
+		kcv_giou_params p;
+		double lo, hi;
+	} cases[] = {
+		{"giou boxes", {KCV_GIOU_BOXES, {0}, 0}, 0, 0},
+		{"giou center deltas", {KCV_GIOU_DELTAS_CENTER, {0.1f, 0.1f, 0.2f, 0.2f}, 4.135f}, -4, 4},
+		{"giou top-left deltas", {KCV_GIOU_DELTAS_TOP_LEFT, {0.1f, 0.1f, 0.2f, 0.2f}, 4.135f}, -4, 4},
+		{"giou center, unit variance", {KCV_GIOU_DELTAS_CENTER, {1, 1, 1, 1}, 0}, -1, 1},
+		{"giou center, clamped", {KCV_GIOU_DELTAS_CENTER, {1, 1, 1, 1}, 0.3f}, -1, 1},
+	};
+	for (int i = 0; i < (int)(sizeof(cases) / sizeof(cases[0])); i++) {
+		ot t;
+		ot_begin(&t, cases[i].label, (uint64_t)i + 20);
+		kcv_shape s = ot_shape(3, 2, 9, 4);
+		kcv_node a = ot_leaf(&t, s, 1, cases[i].lo, cases[i].hi);
+		kcv_node b = ot_leaf(&t, s, 1, cases[i].lo, cases[i].hi);
+		if (cases[i].p.input == KCV_GIOU_BOXES) { /* x1 < x2, y1 < y2, overlapping or not */
+			for (int k = 0; k < 2; k++) {
+				double v[72];
+				for (int r = 0; r < 18; r++) {
+					double x = kcv_rng_range(&t.rng, 0, 6), y = kcv_rng_range(&t.rng, 0, 6);
+					v[4 * r] = x, v[4 * r + 1] = y;
+					v[4 * r + 2] = x + kcv_rng_range(&t.rng, 0.5, 4);
+					v[4 * r + 3] = y + kcv_rng_range(&t.rng, 0.5, 4);
+				}
+				ot_set(&t, k, v);
+			}
+		}
+		/* keep the clamp's kink out of the differences */
+		for (int k = 0; k < 2 && cases[i].p.clamp > 0; k++)
+			for (int e = 2; e < 72; e += (e % 4 == 2 ? 1 : 3))
+				if (fabs(t.val[k][e] * cases[i].p.variance[e % 4] - cases[i].p.clamp) < 1e-3)
+					t.val[k][e] = (float)(t.val[k][e] + 0.01);
+		ot_check(&t, kcv_op_giou_loss(t.g, a, b, &cases[i].p), ot_shape(2, 2, 9), ref_giou,
+		         &cases[i].p);
+	}
+	/* identical boxes: loss 0; a tie on every min/max splits the gradient */
+	ot t;
+	ot_begin(&t, "giou identical", 30);
+	kcv_node a = ot_leaf(&t, ot_shape(2, 1, 4), 1, 0, 0);
+	kcv_node b = ot_leaf(&t, ot_shape(2, 1, 4), 0, 0, 0);
+	static const double box[4] = {1, 2, 4, 3};
+	ot_set(&t, 0, box);
+	ot_set(&t, 1, box);
+	kcv_giou_params bp = {KCV_GIOU_BOXES, {0}, 0};
+	kcv_node y = kcv_op_giou_loss(t.g, a, b, &bp);
+	kcv_node l = kcv_op_sum(t.g, y, KCV_AXIS_ALL, 0);
+	kcv_error err = {0};
+	ck_assert_int_eq(kcv_graph_backward(t.g, l, &err), KCV_OK);
+	ck_assert_int_eq(kcv_graph_mark_output(t.g, l), KCV_OK);
+	ck_assert_int_eq(kcv_graph_compile(t.g, &err), KCV_OK);
+	for (int k = 0; k < 4; k++)
+		kcv_graph_data(t.g, a)[k] = kcv_graph_data(t.g, b)[k] = (float)box[k];
+	ck_assert_int_eq(kcv_graph_forward(t.g, &err), KCV_OK);
+	ck_assert_int_eq(kcv_graph_run_backward(t.g, &err), KCV_OK);
+	ck_assert_msg(fabs(kcv_graph_data(t.g, l)[0]) < 1e-6, "loss %g", (double)kcv_graph_data(t.g, l)[0]);
+	const float *g = kcv_graph_grad(t.g, a);
+	for (int k = 0; k < 4; k++)
+		ck_assert_msg(isfinite(g[k]) && fabs(g[k]) < 1e-5, "grad[%d] = %g", k, (double)g[k]);
+	for (int i = 0; i < t.n; i++)
+		free(t.val[i]);
+	kcv_graph_free(t.g);
+}
+END_TEST
+
+START_TEST(test_row_loss_errors)
+{
+	kcv_graph *g = ot_graph(1);
+	kcv_node a = kcv_graph_input(g, "a", ot_shape(2, 3, 4));
+	kcv_node b = kcv_graph_input(g, "b", ot_shape(2, 3, 5));
+	kcv_focal_params fp = {0.25f, 2, 0, 1};
+	ot_expect_error(g, kcv_op_focal_loss(g, a, b, &fp),
+	                "focal_loss: inputs [3, 4] and [3, 5] differ in shape");
+	kcv_graph_free(g);
+	g = ot_graph(1);
+	b = kcv_graph_input(g, "b", ot_shape(2, 3, 5));
+	kcv_giou_params gp = {KCV_GIOU_BOXES, {0}, 0};
+	ot_expect_error(g, kcv_op_giou_loss(g, b, b, &gp),
+	                "giou_loss: input [3, 5] must have a last axis of 4");
+	kcv_graph_free(g);
+	g = ot_graph(1);
+	a = kcv_graph_input(g, "a", ot_shape(2, 3, 4));
+	fp.gamma = -1;
+	ot_expect_error(g, kcv_op_focal_loss(g, a, a, &fp), "focal_loss: needs gamma >= 0");
+	kcv_graph_free(g);
+}
+END_TEST
+
 /* ---- unary ops ---------------------------------------------------------------- */
 
 typedef enum uop {
@@ -366,6 +587,9 @@ static Suite *math_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_bce_logits);
 	tcase_add_test(tc, test_div_no_nan);
+	tcase_add_test(tc, test_focal_loss);
+	tcase_add_test(tc, test_giou_loss);
+	tcase_add_test(tc, test_row_loss_errors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("unary");
 	tcase_set_timeout(tc, 60);

@@ -33,6 +33,8 @@ extern const kcv_op_def kcv_op_def_smooth_l1;
 extern const kcv_op_def kcv_op_def_stop_gradient;
 extern const kcv_op_def kcv_op_def_bce_logits;       /* losses.c */
 extern const kcv_op_def kcv_op_def_div_no_nan;
+extern const kcv_op_def kcv_op_def_focal_loss;
+extern const kcv_op_def kcv_op_def_giou_loss;
 extern const kcv_op_def kcv_op_def_sum;              /* reduce.c */
 extern const kcv_op_def kcv_op_def_mean;
 extern const kcv_op_def kcv_op_def_gather_rows;      /* gather.c */

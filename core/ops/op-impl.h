@@ -43,6 +43,8 @@ typedef enum kcv_op {
 	KCV_OP_DIV_NO_NAN,
 	KCV_OP_GATHER_ROWS,
 	KCV_OP_STOP_GRADIENT,
+	KCV_OP_FOCAL_LOSS,
+	KCV_OP_GIOU_LOSS,
 	KCV_OP_COUNT
 } kcv_op;
 

@@ -36,6 +36,8 @@ static const kcv_op_def *const table[] = {
 	[KCV_OP_DIV_NO_NAN] = &kcv_op_def_div_no_nan,
 	[KCV_OP_GATHER_ROWS] = &kcv_op_def_gather_rows,
 	[KCV_OP_STOP_GRADIENT] = &kcv_op_def_stop_gradient,
+	[KCV_OP_FOCAL_LOSS] = &kcv_op_def_focal_loss,
+	[KCV_OP_GIOU_LOSS] = &kcv_op_def_giou_loss,
 };
 
 /* A new kcv_op needs its entry here (a gap in the middle is caught below at

@@ -128,6 +128,49 @@ KCV_API kcv_node kcv_op_pow(kcv_graph *g, kcv_node x, float gamma);
 /* Huber / smooth-L1 of d: 0.5 d^2 if |d| < cutoff else |d| - 0.5 (KerasCV). */
 KCV_API kcv_node kcv_op_smooth_l1(kcv_graph *g, kcv_node d, float cutoff);
 
+/* Sigmoid focal loss (Lin et al. 2017) of x [..., C] against targets
+ * t [..., C], summed over the last axis: out [...] ([1] for rank 1). Per
+ * element, with y = t (1 - label_smoothing) + label_smoothing / 2:
+ *   from_logits: p = sigmoid(x), CE = the exact, stable sigmoid cross-entropy;
+ *   otherwise:   x is a probability, CE = -(y log(c + 1e-7) + (1 - y) log(1 - c
+ *                + 1e-7)) with c = x clipped to [1e-7, 1 - 1e-7] (Keras);
+ *   p_t = y p + (1 - y)(1 - p)  (p clipped to [0, 1]),
+ *   alpha_t = alpha where the raw target t == 1, else 1 - alpha (1 when alpha < 0),
+ *   FL = alpha_t (1 - p_t)^gamma CE.
+ * Finite for any finite x. The gradient flows to x only (targets are
+ * constants: their gradient is 0). */
+typedef struct kcv_focal_params {
+	float alpha;           /* 0.25 in the paper; < 0: no class balancing */
+	float gamma;           /* >= 0 */
+	float label_smoothing; /* [0, 1] */
+	int from_logits;       /* 1: x are logits; 0: probabilities */
+} kcv_focal_params;
+KCV_API kcv_node kcv_op_focal_loss(kcv_graph *g, kcv_node x, kcv_node targets,
+                                   const kcv_focal_params *p);
+
+/* Generalized IoU loss (Rezatofighi et al. 2019), 1 - GIoU(a, b), of a and b
+ * [..., 4]: out [...] ([1] for rank 1), as torchvision's
+ * generalized_box_iou_loss (eps 1e-7). The inputs are xyxy boxes, or box
+ * deltas decoded against a unit anchor (width and height 1; GIoU does not
+ * change under the per-anchor affine map to pixels):
+ *   s = delta * variance, w = exp(min(s2, clamp)), h = exp(min(s3, clamp));
+ *   CENTER:   box = [s0 - w/2, s1 - h/2, s0 + w/2, s1 + h/2] (centre form);
+ *   TOP_LEFT: box = [s0, s1, s0 + w, s1 + h] (KerasCV 0.3's form).
+ * Computed in double; gradients flow to both inputs (ties of min/max split
+ * the gradient in halves, as torch). */
+typedef enum kcv_giou_input {
+	KCV_GIOU_BOXES = 0,       /* xyxy boxes */
+	KCV_GIOU_DELTAS_CENTER,   /* [dx, dy, dw, dh], centre form */
+	KCV_GIOU_DELTAS_TOP_LEFT  /* [dx, dy, dw, dh], top-left form */
+} kcv_giou_input;
+typedef struct kcv_giou_params {
+	int input;         /* kcv_giou_input */
+	float variance[4]; /* deltas are multiplied by these (0 = 1) */
+	float clamp;       /* cap on the scaled dw, dh before exp; 0 = none (80 always) */
+} kcv_giou_params;
+KCV_API kcv_node kcv_op_giou_loss(kcv_graph *g, kcv_node a, kcv_node b,
+                                  const kcv_giou_params *p);
+
 /* Reductions over one axis (keepdims 0/1), or over everything with axis
  * KCV_AXIS_ALL (a scalar of shape [1]). */
 #define KCV_AXIS_ALL 127
