@@ -75,7 +75,8 @@ static void print_text(const kcv_registry *reg)
 			if ((int)c->kind != k)
 				continue;
 			if (!header) {
-				printf("%s%ss:\n", k ? "\n" : "", kcv_kind_name((kcv_kind)k));
+				const char *kn = kcv_kind_name((kcv_kind)k);
+				printf("%s%s%s:\n", k ? "\n" : "", kn, kn[strlen(kn) - 1] == 's' ? "es" : "s");
 				header = 1;
 			}
 			printf("  %s %s - %s\n    %s\n", c->name, d && d->version ? d->version : "",
