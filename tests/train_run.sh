@@ -135,6 +135,27 @@ expect_status 0 "predict with a stricter decoder" -- "$KCV" predict "$P" --weigh
 [ "$(jget "$TMP/out" 'len(j["detections"])')" = 6 ] && pass "--set model.decoder.max_detections applies" ||
 	fail "max_detections=2 gave $(jget "$TMP/out" 'len(j["detections"])')"
 
+# JPEG files: brought to the model's size, boxes reported in the files' own pixels
+expect_status 0 "export validation images as JPEG" -- "$KCV" data "$P" --split validation \
+	--export-voc "$TMP/voc"
+imgs=$(ls "$TMP"/voc/VOC*/JPEGImages/*.jpg | head -2)
+expect_status 0 "predict on JPEG files at another model size" -- "$KCV" predict "$P" --weights "$CK" \
+	--json --quiet --set 'image_size=[96, 96]' --set model.clip_boxes=true \
+	--set model.decoder.confidence_threshold=0.0 \
+	--set model.decoder.max_detections=20 --out "$TMP/pj" $imgs
+"$PY" - "$TMP/out" <<'PYEOF' && pass "boxes in the 64x64 files' pixels" || fail "predict on files: $(head -c 400 "$TMP/out")"
+import json, sys
+d = json.load(open(sys.argv[1]))["detections"]
+assert len(d) == 40, len(d)
+assert all(r["image"].endswith(".jpg") for r in d)
+for r in d:
+    x, y, w, h = r["bbox"]
+    assert -1e-3 <= x and -1e-3 <= y and x + w <= 64.001 and y + h <= 64.001, r
+assert max(r["bbox"][0] + r["bbox"][2] for r in d) > 60  # the whole 64-pixel range is used
+PYEOF
+n=$(ls "$TMP"/pj/*.jpg 2>/dev/null | wc -l)
+[ "$n" -eq 2 ] && pass "a picture per file" || fail "$n pictures for 2 files"
+
 # ---- bad input -----------------------------------------------------------------
 expect_status 1 "a missing checkpoint" -- "$KCV" evaluate "$P" --weights "$TMP/none.safetensors"
 expect_in "$TMP/err" "none.safetensors" "the error names the file"
