@@ -73,6 +73,29 @@ typedef struct kcv_bench_params {
 KCV_API kcv_status kcv_bench(const kcv_pipeline *p, const kcv_bench_params *params,
                              struct json_t **result, kcv_error *err) KCV_WARN_UNUSED;
 
+/* For parity tests: the first `steps` training steps as kcv run takes them
+ * (the next augmented batch of data.train, targets, forward, backward, one
+ * optimiser step with the pipeline's optimiser and schedule), from freshly
+ * initialised parameters, written to the safetensors file `path`:
+ *   init.<param>                   every parameter before the first step
+ * and for each step s (0-based):
+ *   step<s>.images                 [N,H,W,3] as fed
+ *   step<s>.gt_boxes, .gt_classes  [N,M,4] xyxy pixels, [N,M] (-1: padding)
+ *   step<s>.indices                [N] dataset indices of the images
+ *   step<s>.anchor_classes         [N,A] encoder classes (-1 background,
+ *                                  -2 ignored)
+ *   step<s>.cls_targets, .cls_weights, .box_targets, .box_weights
+ *                                  the loss graph's inputs ([N,A,C], [N,A],
+ *                                  [N,A,4], [N,A])
+ *   step<s>.class_logits, .box_deltas  the detector's outputs
+ *   step<s>.losses                 [3]: total, classification, box
+ *   step<s>.grad.<param>           gradient of every trained parameter
+ *   step<s>.lr, .grad_norm, .clip_scale  what the optimiser step used
+ *   step<s>.after.<param>          every parameter after the step
+ * Metadata: "steps" and "pipeline" (the resolved pipeline). */
+KCV_API kcv_status kcv_train_trace(const kcv_pipeline *p, int steps, const char *path,
+                                   kcv_error *err) KCV_WARN_UNUSED;
+
 KCV_END_DECLS
 
 #endif /* KCV_TRAIN_H */
