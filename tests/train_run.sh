@@ -35,6 +35,28 @@ ls "$TMP"/a/logs/train/events.out.tfevents.* >/dev/null 2>&1 && pass "TensorBoar
 	fail "no TensorBoard events in logs/train"
 ls "$TMP"/a/logs/validation/events.out.tfevents.* >/dev/null 2>&1 &&
 	pass "TensorBoard validation events" || fail "no TensorBoard events in logs/validation"
+if "$PY" -c "import google.protobuf" 2>/dev/null; then
+	"$PY" - "$TMP/a/logs" <<PYEOF && pass "TensorBoard events: losses, learning rate, metrics" || fail "TensorBoard events"
+import glob, sys
+sys.path.insert(0, "$SRC/tests")
+import tb_read
+Event = tb_read.message_classes()
+tags = {}
+for run in ("train", "validation"):
+    for path in glob.glob(sys.argv[1] + "/" + run + "/events.out.tfevents.*"):
+        for rec in tb_read.records(open(path, "rb").read(), path):
+            e = Event.FromString(rec)
+            for v in e.summary.value:
+                tags.setdefault(run, {}).setdefault(v.tag, []).append((e.step, v.simple_value))
+t, v = tags["train"], tags["validation"]
+assert [s for s, _ in t["epoch_loss"]] == [1, 2], t["epoch_loss"]
+assert "epoch_learning_rate" in t and "epoch_box_loss" in t and "epoch_cls_loss" in t, sorted(t)
+assert [s for s, _ in v["epoch_loss"]] == [1, 2], v["epoch_loss"]
+assert 0 <= v["evaluate_coco_map.AP"][0][1] <= 1 and v["evaluate_coco_map.AP"][0][0] == 2, v
+PYEOF
+else
+	echo "SKIP: TensorBoard contents (no python3-protobuf)"
+fi
 n=$(ls "$TMP"/a/predictions/*.jpg 2>/dev/null | wc -l)
 [ "$n" -eq 3 ] && pass "3 prediction pictures" || fail "$n prediction pictures, expected 3"
 [ "$(jget "$TMP/a.json" 'len(j["history"])')" = 2 ] && pass "--json history has 2 epochs" ||

@@ -668,6 +668,26 @@ kcv_status kcv_train_run(const kcv_pipeline *p, const kcv_run_params *rp, json_t
 		metrics = r.metrics ? r.metrics : json_object();
 		const char *mk;
 		json_t *mv;
+		/* the final metrics in TensorBoard too, at the last epoch */
+		kcv_tb_writer *tbw = f.tb_val ? f.tb_val : f.tb_train;
+		json_object_foreach(metrics, mk, mv) {
+			const char *vk;
+			json_t *vv;
+			json_object_foreach(mv, vk, vv) {
+				char tag[160];
+				snprintf(tag, sizeof(tag), "evaluate_%s.%s", mk, vk);
+				if (tbw && json_is_number(vv) &&
+				    (st = kcv_tb_writer_add_scalar(tbw, tag, f.epoch, json_number_value(vv),
+				                                   err)) != KCV_OK) {
+					json_decref(metrics);
+					goto done;
+				}
+			}
+		}
+		if (tbw && (st = kcv_tb_writer_flush(tbw, err)) != KCV_OK) {
+			json_decref(metrics);
+			goto done;
+		}
 		json_object_foreach(metrics, mk, mv) {
 			json_t *ap = json_object_get(mv, "AP"), *ap50 = json_object_get(mv, "AP50");
 			if (ap && ap50)
