@@ -2,6 +2,12 @@
  * optional bias [Cout], stride, dilation, explicit or TF "same" padding,
  * groups and a fused ReLU.
  *
+ * This file holds the geometry, the op's definition and the OpenBLAS path.
+ * Where the CPU has AVX-512, ungrouped convolutions take kcv's own path
+ * instead (conv2d_fast.c: im2col in cache-sized blocks on kcv's GEMMs, dX as
+ * a gather by stride phase; conv2d_winograd.c: Winograd F(2x2, 3x3) for the
+ * 3x3 stride-1 ones); the rest runs here.
+ *
  * The output rows (one per output pixel, N*OH*OW of them) are a matrix
  * product: out[rows, Cout] = col[rows, KH*KW*Cin/g] x W[KH*KW*Cin/g, Cout]
  * per group. A 1x1, stride-1, unpadded convolution is that product on x
@@ -28,15 +34,7 @@
 #define COL_BYTES KCV_CONV_COL_BYTES /* per column buffer */
 #define BLOCK 64
 
-typedef struct conv_geom {
-	int64_t n, h, w, cin, oh, ow, cout, kh, kw;
-	int64_t sh, sw, dh, dw, pt, pl;
-	int64_t groups, cin_g, cout_g;
-	int64_t k; /* KH*KW*Cin/g: the column length */
-	int64_t m; /* N*OH*OW: the output rows */
-	int relu, bias, direct;
-	int res; /* index of the residual input, or -1 */
-} conv_geom;
+typedef kcv_conv_geom conv_geom;
 
 static int64_t at_least_1(int v)
 {
@@ -173,12 +171,6 @@ static size_t align64(size_t x)
 	return (x + 63) & ~(size_t)63;
 }
 
-/* kcv's AVX-512 GEMM takes ungrouped forward products. */
-static int use_fast_gemm(const conv_geom *g)
-{
-	return g->groups == 1 && kcv_gemm_fast();
-}
-
 static size_t conv_scratch(const kcv_shape *in, int n_in, const void *params,
                            const kcv_shape *out, int backward)
 {
@@ -186,10 +178,11 @@ static size_t conv_scratch(const kcv_shape *in, int n_in, const void *params,
 	char msg[8];
 	if (geom_make(&g, in, n_in, params, msg, sizeof(msg)) != KCV_OK)
 		return 0;
+	if (kcv_conv_fast_ok(&g))
+		return kcv_conv_fast_scratch(&g, backward);
 	size_t t = (size_t)tile_rows(&g, backward), f = sizeof(float);
 	if (!backward)
-		return (g.direct ? 0 : align64(t * (size_t)g.k * f)) +
-		       (use_fast_gemm(&g) ? kcv_gemm_packed_b_floats(g.k, g.cout) * f : 0);
+		return g.direct ? 0 : align64(t * (size_t)g.k * f);
 	size_t bytes = align64((size_t)g.cout * sizeof(double));
 	if (!g.direct)
 		bytes += 2 * align64(t * (size_t)g.k * f);
@@ -411,7 +404,6 @@ static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
 typedef struct part_job {
 	const conv_geom *g;
 	const float *x, *w, *bias, *dy, *res;
-	const float *wpacked; /* forward: the weights packed for kcv_gemm_nn */
 	float *out, *col, *dw, *dx;
 	int64_t r0, rows;  /* the tile */
 	int64_t cap;       /* forward: column rows per thread */
@@ -439,14 +431,8 @@ static void forward_part(void *ctx, size_t t)
 			a = col;
 			lda = g->k;
 		}
-		if (j->wpacked) {
-			float ascratch[12 * 256] __attribute__((aligned(64)));
-			kcv_gemm_nn(rows, g->cout, g->k, a, lda, NULL, 0, j->wpacked, j->out + r0 * g->cout,
-			            g->cout, ascratch);
-		} else {
-			sgemm(0, 0, rows, g->cout_g, g->k, a, lda, j->w + grp * g->cout_g, g->cout, 0.0f,
-			      j->out + r0 * g->cout + grp * g->cout_g, g->cout);
-		}
+		sgemm(0, 0, rows, g->cout_g, g->k, a, lda, j->w + grp * g->cout_g, g->cout, 0.0f,
+		      j->out + r0 * g->cout + grp * g->cout_g, g->cout);
 	}
 	if (g->bias || g->relu || g->res >= 0) {
 		row_job rj = {.out = j->out + r0 * g->cout, .bias = j->bias, .cout = g->cout,
@@ -459,6 +445,10 @@ static void conv_forward(const kcv_op_call *c)
 {
 	conv_geom g;
 	geom_of(&g, c);
+	if (kcv_conv_fast_ok(&g)) {
+		kcv_conv_fast_forward(&g, c);
+		return;
+	}
 	int64_t parts = kcv_pool_threads(c->pool);
 	int64_t tile = tile_rows(&g, 0);
 	/* the scratch holds `tile` column rows: `cap` for each thread */
@@ -469,12 +459,6 @@ static void conv_forward(const kcv_op_call *c)
 	part_job j = {.g = &g, .x = c->in[0], .w = c->in[1], .bias = g.bias ? c->in[2] : NULL,
 	              .res = g.res >= 0 ? c->in[g.res] : NULL, .out = c->out,
 	              .col = g.direct ? NULL : c->scratch, .cap = cap, .parts = parts};
-	if (use_fast_gemm(&g)) {
-		float *packed = (float *)((char *)c->scratch +
-		                          (g.direct ? 0 : align64((size_t)(tile * g.k) * sizeof(float))));
-		kcv_gemm_pack_b(c->in[1], g.cout, g.k, g.cout, packed);
-		j.wpacked = packed;
-	}
 	for (int64_t r0 = 0; r0 < g.m; r0 += step) {
 		j.r0 = r0;
 		j.rows = g.m - r0 < step ? g.m - r0 : step;
@@ -521,6 +505,10 @@ static void conv_backward(const kcv_op_grad_call *c)
 	const kcv_op_call *f = &c->fwd;
 	conv_geom g;
 	geom_of(&g, f);
+	if (kcv_conv_fast_ok(&g)) {
+		kcv_conv_fast_backward(&g, c);
+		return;
+	}
 	const float *x = f->in[0], *w = f->in[1];
 	float *dx = c->d_in[0], *dw = c->d_in[1], *db = g.bias ? c->d_in[2] : NULL;
 	int64_t tile = tile_rows(&g, 1), parts = kcv_pool_threads(f->pool);

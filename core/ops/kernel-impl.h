@@ -23,6 +23,11 @@ void kcv_ops_parallel(kcv_pool *pool, size_t n, size_t grain, kcv_range_fn fn, v
 /* dst[i] = scale * src[i], or dst[i] += ... when accumulate. */
 void kcv_ops_scale(kcv_pool *pool, float *dst, const float *src, size_t n, float scale,
                    int accumulate);
+/* ReLU: dst[i] = x[i] > 0 ? x[i] : 0; its gradient dx[i] (+)= y[i] > 0 ?
+ * dy[i] : 0. Vectorised where the CPU has AVX-512. */
+void kcv_ops_relu(kcv_pool *pool, float *dst, const float *x, size_t n);
+void kcv_ops_relu_grad(kcv_pool *pool, float *dx, const float *y, const float *dy, size_t n,
+                       int accumulate);
 /* dst[i] = 0 unless accumulate (a gradient nobody feeds). */
 void kcv_ops_zero_grad(float *dst, size_t n, int accumulate);
 
@@ -37,20 +42,90 @@ void kcv_ops_reduce(kcv_pool *pool, const float *src, int64_t outer, int64_t n, 
 int64_t kcv_ops_outer(const kcv_shape *s, int axis);
 int64_t kcv_ops_inner(const kcv_shape *s, int axis);
 
-/* ---- kcv's own GEMM for the convolutions (gemm.c) ----------------------- */
+/* ---- kcv's own GEMMs for the convolutions (gemm.c) ----------------------- */
 
-/* 1 when the CPU runs the AVX-512 kernel (else kcv_gemm_nn uses OpenBLAS). */
+/* 1 when the CPU runs the AVX-512 kernels (else kcv_gemm_nn uses OpenBLAS
+ * and kcv_gemm_tn must not be called). */
 int kcv_gemm_fast(void);
-/* Floats of packed B for a K x N matrix, and of the per-thread A buffer. */
+/* Floats of packed B for a K x N matrix. */
 size_t kcv_gemm_packed_b_floats(int64_t k, int64_t n);
-size_t kcv_gemm_a_scratch_floats(void);
 /* Pack B [K,N] (row stride ldb) for kcv_gemm_nn; 64-byte aligned output. */
 void kcv_gemm_pack_b(const float *b, int64_t ldb, int64_t k, int64_t n, float *packed);
-/* C[M,N] = A[M,K] B[K,N], single-threaded. With bpacked (from
- * kcv_gemm_pack_b) and ascratch (kcv_gemm_a_scratch_floats, 64-byte
- * aligned) it runs the AVX-512 kernel; with bpacked NULL, OpenBLAS on b. */
+/* Pack `count` such matrices (bstride floats apart) into packed (pstride
+ * floats apart), spread over the pool. */
+void kcv_gemm_pack_b_many(kcv_pool *pool, const float *b, int64_t ldb, int64_t bstride,
+                          int64_t k, int64_t n, float *packed, int64_t pstride, int64_t count);
+/* C[M,N] = A[M,K] B[K,N] (+ C with accumulate), single-threaded. With
+ * bpacked (from kcv_gemm_pack_b) it runs the AVX-512 kernel; with bpacked
+ * NULL, OpenBLAS on b. */
 void kcv_gemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
-                 int64_t ldb, const float *bpacked, float *c, int64_t ldc, float *ascratch);
+                 int64_t ldb, const float *bpacked, float *c, int64_t ldc, int accumulate);
+/* C[I,J] = (store) or += (else) A^T B over `rows` rows: A [rows, I] (row
+ * stride lda), B [rows, J] (ldb); C [I, J] (ldc), or C^T [J, I] with
+ * trans_c. AVX-512 only (kcv_gemm_fast()), single-threaded. Fastest with
+ * J >= 32 (B's rows are the vectors). */
+void kcv_gemm_tn(int64_t rows, const float *a, int64_t lda, int64_t ni, const float *b,
+                 int64_t ldb, int64_t nj, float *c, int64_t ldc, int trans_c, int store);
+
+/* ---- convolution (conv2d.c, conv2d_fast.c, conv2d_winograd.c) ------------ */
+
+/* The geometry of one conv2d node (see conv2d.c). */
+typedef struct kcv_conv_geom {
+	int64_t n, h, w, cin, oh, ow, cout, kh, kw;
+	int64_t sh, sw, dh, dw, pt, pl;
+	int64_t groups, cin_g, cout_g;
+	int64_t k; /* KH*KW*Cin/g: the column length */
+	int64_t m; /* N*OH*OW: the output rows */
+	int relu, bias, direct;
+	int res; /* index of the residual input, or -1 */
+} kcv_conv_geom;
+
+/* (image, row, column) of a running row index over [N, H, W], stepped
+ * without divisions. */
+typedef struct kcv_pos3 {
+	int64_t n, y, x, h, w;
+} kcv_pos3;
+
+static inline kcv_pos3 kcv_pos3_at(int64_t r, int64_t h, int64_t w)
+{
+	kcv_pos3 p = {r / (h * w), r % (h * w) / w, r % w, h, w};
+	return p;
+}
+
+static inline void kcv_pos3_next(kcv_pos3 *p)
+{
+	if (++p->x == p->w) {
+		p->x = 0;
+		if (++p->y == p->h) {
+			p->y = 0;
+			p->n++;
+		}
+	}
+}
+
+/* The AVX-512 path: ungrouped convolutions of moderate kernel size and
+ * stride on a CPU with AVX-512 (kcv_conv_fast_ok). Scratch bytes, forward,
+ * backward. */
+int kcv_conv_fast_ok(const kcv_conv_geom *g);
+size_t kcv_conv_fast_scratch(const kcv_conv_geom *g, int backward);
+void kcv_conv_fast_forward(const kcv_conv_geom *g, const kcv_op_call *c);
+void kcv_conv_fast_backward(const kcv_conv_geom *g, const kcv_op_grad_call *c);
+
+/* Winograd F(2x2, 3x3) (conv2d_winograd.c), inside the AVX-512 path: 3x3
+ * stride-1 undilated ungrouped convolutions with padding <= 2 and at least
+ * 16 input and output channels. The forward pass (with bias, residual and
+ * ReLU), dX = (+)= the transposed convolution of dY (already masked by the
+ * ReLU), dW (+)= the weight gradient; each is multithreaded over the pool.
+ * scratch: kcv_conv_wino_scratch(g, backward) bytes, 64-byte aligned. */
+int kcv_conv_wino_ok(const kcv_conv_geom *g);
+size_t kcv_conv_wino_scratch(const kcv_conv_geom *g, int backward);
+void kcv_conv_wino_forward(const kcv_conv_geom *g, kcv_pool *pool, const float *x,
+                           const float *w, const float *bias, const float *res, float *out,
+                           void *scratch);
+void kcv_conv_wino_dx(const kcv_conv_geom *g, kcv_pool *pool, const float *dy, const float *w,
+                      float *dx, int accumulate, void *scratch);
+void kcv_conv_wino_dw(const kcv_conv_geom *g, kcv_pool *pool, const float *x, const float *dy,
+                      float *dw, int accumulate, void *scratch);
 
 /* ---- broadcasting binary ops (broadcast.c) ------------------------------- */
 

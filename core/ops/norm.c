@@ -385,6 +385,261 @@ const kcv_op_def kcv_op_def_batch_norm = {
 	.backward = bn_backward,
 };
 
+/* ---- group norm, one image per task (AVX-512) -------------------------------
+ *
+ * With a few images or more, each image is one task: its statistics, then
+ * its normalisation while it is still in cache. Per-channel sums run in
+ * double over the image's rows in order (vector lanes = channels), then over
+ * the channels of a group in order. Backward takes the four sums it needs
+ * in one pass over x and dy: sum u, u^2, dy, dy*u with u = x - shift (a
+ * sample of the group, for accuracy), so that
+ *   mean = shift + sum(u)/m,  var = sum(u^2)/m - (sum(u)/m)^2,
+ *   sum dy*(x - mean) = sum(dy*u) - sum(u)/m * sum(dy). */
+
+#define GN_MIN_IMAGES 2
+#define GN_CB 32  /* channels per block of accumulators */
+#define GN_RUN 16 /* rows summed in float before the double sums */
+
+static int gn_per_image(int64_t nimg)
+{
+	return nimg >= GN_MIN_IMAGES && kcv_gemm_fast();
+}
+
+typedef struct gn_img {
+	const float *x, *dy, *gamma, *beta;
+	float *out;            /* y or dx */
+	int64_t C, G, cg, rows;
+	float eps;
+	int acc, backward;
+	double *sums;          /* [image][4][C] */
+	double *invstd;        /* [image][G] */
+	float *coef;           /* [image][4][C]: shift/mu, k1, k2, k3 */
+} gn_img;
+
+static size_t gn_img_bytes(int64_t nimg, int64_t c, int64_t groups)
+{
+	return align64((size_t)(nimg * 4 * c) * sizeof(double)) +
+	       align64((size_t)(nimg * groups) * sizeof(double)) +
+	       align64((size_t)(nimg * 4 * c) * sizeof(float));
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512dq")))
+
+static inline __mmask16 AVX512 mask16(int64_t n)
+{
+	return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+/* Widen 16 floats into two 8-double vectors and add them to acc[0..1]. */
+static inline void AVX512 add_wide(__m512d *acc, __m512 v)
+{
+	acc[0] = _mm512_add_pd(acc[0], _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+	acc[1] = _mm512_add_pd(acc[1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+}
+
+/* Sums of channels [c0, c0 + 32) over the image's rows: u, u^2 and, with
+ * dy, dy and dy*u, into sums[q][c]. Runs of GN_RUN rows sum in float, the
+ * runs in double. Inlined with a constant dy or not, so that the sums stay in
+ * registers. */
+AVX512 static inline __attribute__((always_inline)) void
+gn_sums_body(const gn_img *j, const float *x, const float *dy, const float *shift, int64_t c0,
+             double *sums)
+{
+	const int64_t C = j->C, w = C - c0 < GN_CB ? C - c0 : GN_CB;
+	const int nq = dy ? 4 : 2;
+	__m512d a[4][4];
+#pragma GCC unroll 4
+	for (int q = 0; q < 4; q++)
+#pragma GCC unroll 4
+		for (int v = 0; v < 4; v++)
+			a[q][v] = _mm512_setzero_pd();
+	__mmask16 m0 = mask16(w), m1 = mask16(w - 16);
+	const __m512 s0 = _mm512_maskz_loadu_ps(m0, shift + c0);
+	const __m512 s1 = _mm512_maskz_loadu_ps(m1, shift + c0 + 16);
+	for (int64_t r0 = 0; r0 < j->rows; r0 += GN_RUN) {
+		int64_t r1 = r0 + GN_RUN < j->rows ? r0 + GN_RUN : j->rows;
+		__m512 f[4][2];
+#pragma GCC unroll 4
+		for (int q = 0; q < 4; q++)
+			f[q][0] = f[q][1] = _mm512_setzero_ps();
+		for (int64_t r = r0; r < r1; r++) {
+			const float *xr = x + r * C + c0;
+			__m512 u0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m0, xr), s0);
+			__m512 u1 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m1, xr + 16), s1);
+			f[0][0] = _mm512_add_ps(f[0][0], u0);
+			f[0][1] = _mm512_add_ps(f[0][1], u1);
+			f[1][0] = _mm512_fmadd_ps(u0, u0, f[1][0]);
+			f[1][1] = _mm512_fmadd_ps(u1, u1, f[1][1]);
+			if (dy) {
+				const float *dr = dy + r * C + c0;
+				__m512 d0 = _mm512_maskz_loadu_ps(m0, dr), d1 = _mm512_maskz_loadu_ps(m1, dr + 16);
+				f[2][0] = _mm512_add_ps(f[2][0], d0);
+				f[2][1] = _mm512_add_ps(f[2][1], d1);
+				f[3][0] = _mm512_fmadd_ps(d0, u0, f[3][0]);
+				f[3][1] = _mm512_fmadd_ps(d1, u1, f[3][1]);
+			}
+		}
+#pragma GCC unroll 4
+		for (int q = 0; q < nq; q++) {
+			add_wide(&a[q][0], f[q][0]);
+			add_wide(&a[q][2], f[q][1]);
+		}
+	}
+	double tmp[GN_CB];
+#pragma GCC unroll 4
+	for (int q = 0; q < nq; q++) {
+#pragma GCC unroll 4
+		for (int v = 0; v < 4; v++)
+			_mm512_storeu_pd(tmp + 8 * v, a[q][v]);
+		memcpy(sums + q * C + c0, tmp, (size_t)w * sizeof(double));
+	}
+}
+
+AVX512 static void gn_stat_sums(const gn_img *j, const float *x, const float *shift,
+                                int64_t c0, double *sums)
+{
+	gn_sums_body(j, x, NULL, shift, c0, sums);
+}
+
+AVX512 static void gn_grad_sums(const gn_img *j, const float *x, const float *dy,
+                                const float *shift, int64_t c0, double *sums)
+{
+	gn_sums_body(j, x, dy, shift, c0, sums);
+}
+
+/* out = [k1 dy +] k2 (x - mu) + k3 (+ out) over the image's rows, last row
+ * first: the rows the sums read last are the ones still in cache. */
+AVX512 static void gn_apply(const gn_img *j, const float *x, const float *dy, float *out,
+                            const float *coef)
+{
+	const int64_t C = j->C;
+	const float *mu = coef, *k1 = coef + C, *k2 = coef + 2 * C, *k3 = coef + 3 * C;
+	for (int64_t r = j->rows - 1; r >= 0; r--) {
+		const float *xr = x + r * C;
+		float *o = out + r * C;
+		for (int64_t c = 0; c < C; c += 16) {
+			__mmask16 m = mask16(C - c);
+			__m512 u = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + c), _mm512_maskz_loadu_ps(m, mu + c));
+			__m512 v = _mm512_fmadd_ps(u, _mm512_maskz_loadu_ps(m, k2 + c), _mm512_maskz_loadu_ps(m, k3 + c));
+			if (dy)
+				v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, dy + r * C + c),
+				                    _mm512_maskz_loadu_ps(m, k1 + c), v);
+			if (j->acc)
+				v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, o + c));
+			_mm512_mask_storeu_ps(o + c, m, v);
+		}
+	}
+}
+
+static void gn_image(void *ctx, size_t i)
+{
+	const gn_img *j = ctx;
+	const int64_t C = j->C, G = j->G, cg = j->cg;
+	const float *x = j->x + (int64_t)i * j->rows * C;
+	const float *dy = j->backward ? j->dy + (int64_t)i * j->rows * C : NULL;
+	double *sums = j->sums + (int64_t)i * 4 * C, *invstd = j->invstd + (int64_t)i * G;
+	float *coef = j->coef + (int64_t)i * 4 * C;
+	for (int64_t c = 0; c < C; c++) /* the shift: the group's first value */
+		coef[c] = x[c / cg * cg];
+	for (int64_t c0 = 0; c0 < C; c0 += GN_CB) {
+		if (dy)
+			gn_grad_sums(j, x, dy, coef, c0, sums);
+		else
+			gn_stat_sums(j, x, coef, c0, sums);
+	}
+	const double m = (double)(j->rows * cg);
+	for (int64_t g = 0; g < G; g++) {
+		double u = 0, v = 0, a = 0, b = 0;
+		for (int64_t c = g * cg; c < (g + 1) * cg; c++)
+			u += sums[c], v += sums[C + c];
+		double mu = u / m, var = v / m - mu * mu;
+		double is = 1.0 / sqrt((var > 0 ? var : 0) + (double)j->eps);
+		double mean = coef[g * cg] + mu;
+		invstd[g] = is;
+		if (!j->backward) {
+			for (int64_t c = g * cg; c < (g + 1) * cg; c++) {
+				coef[c] = (float)mean;
+				coef[2 * C + c] = (float)(is * j->gamma[c]);
+				coef[3 * C + c] = j->beta[c];
+			}
+			continue;
+		}
+		for (int64_t c = g * cg; c < (g + 1) * cg; c++) {
+			sums[3 * C + c] -= mu * sums[2 * C + c]; /* sum dy (x - mean) */
+			a += j->gamma[c] * sums[2 * C + c];
+			b += j->gamma[c] * sums[3 * C + c];
+		}
+		for (int64_t c = g * cg; c < (g + 1) * cg; c++) {
+			coef[c] = (float)mean;
+			coef[C + c] = (float)(is * j->gamma[c]);
+			coef[2 * C + c] = (float)(-is * is * is * b / m);
+			coef[3 * C + c] = (float)(-is * a / m);
+		}
+	}
+	if (j->out)
+		gn_apply(j, x, dy, j->out + (int64_t)i * j->rows * C, coef);
+}
+#else
+static void gn_image(void *ctx, size_t i)
+{
+	(void)ctx, (void)i; /* not reached: gn_per_image() is 0 */
+}
+#endif
+
+static void gn_img_init(gn_img *j, const kcv_op_call *c, void *scratch)
+{
+	const kcv_op_norm_params *p = c->params;
+	const kcv_shape *xs = &c->in_shape[0];
+	int64_t nimg = xs->d[0], C = xs->d[xs->rank - 1];
+	char *sp = scratch;
+	memset(j, 0, sizeof(*j));
+	j->x = c->in[0];
+	j->gamma = c->in[1];
+	j->beta = c->in[2];
+	j->C = C;
+	j->G = p->groups;
+	j->cg = C / p->groups;
+	j->rows = kcv_shape_numel(xs) / C / nimg;
+	j->eps = p->eps;
+	j->sums = take(&sp, (size_t)(nimg * 4 * C) * sizeof(double));
+	j->invstd = take(&sp, (size_t)(nimg * j->G) * sizeof(double));
+	j->coef = take(&sp, (size_t)(nimg * 4 * C) * sizeof(float));
+}
+
+static void gn_img_forward(const kcv_op_call *c)
+{
+	gn_img j;
+	gn_img_init(&j, c, c->scratch);
+	j.out = c->out;
+	kcv_pool_run(c->pool, (size_t)c->in_shape[0].d[0], gn_image, &j);
+}
+
+static void gn_img_backward(const kcv_op_grad_call *c)
+{
+	const kcv_op_call *f = &c->fwd;
+	gn_img j;
+	gn_img_init(&j, f, c->scratch);
+	const int64_t nimg = f->in_shape[0].d[0], C = j.C;
+	j.backward = 1;
+	j.dy = c->d_out;
+	j.out = c->d_in[0];
+	j.acc = c->accumulate[0];
+	kcv_pool_run(f->pool, (size_t)nimg, gn_image, &j);
+	for (int64_t k = 0; k < C; k++) { /* gamma, beta: over the images in order */
+		double dg = 0, db = 0;
+		for (int64_t i = 0; i < nimg; i++) {
+			dg += j.invstd[i * j.G + k / j.cg] * j.sums[(i * 4 + 3) * C + k];
+			db += j.sums[(i * 4 + 2) * C + k];
+		}
+		if (c->d_in[1])
+			write_grad(c->d_in[1], k, dg, c->accumulate[1]);
+		if (c->d_in[2])
+			write_grad(c->d_in[2], k, db, c->accumulate[2]);
+	}
+}
+
 /* ---- group norm ----------------------------------------------------------- */
 
 static kcv_status gn_infer(const kcv_shape *in, int n_in, const void *params, kcv_shape *out,
@@ -418,7 +673,10 @@ static size_t gn_scratch(const kcv_shape *in, int n_in, const void *params, cons
                          int backward)
 {
 	const kcv_op_norm_params *p = params;
-	return state_bytes(in[0].d[0], in[0].d[in[0].rank - 1], p->groups);
+	int64_t nimg = in[0].d[0], c = in[0].d[in[0].rank - 1];
+	if (gn_per_image(nimg))
+		return gn_img_bytes(nimg, c, p->groups);
+	return state_bytes(nimg, c, p->groups);
 }
 
 static void gn_setup(nrm_state *s, const kcv_op_call *c, void *scratch)
@@ -430,6 +688,10 @@ static void gn_setup(nrm_state *s, const kcv_op_call *c, void *scratch)
 
 static void gn_forward(const kcv_op_call *c)
 {
+	if (gn_per_image(c->in_shape[0].d[0])) {
+		gn_img_forward(c);
+		return;
+	}
 	nrm_state s;
 	gn_setup(&s, c, c->scratch);
 	normalize(&s, c, c->in[1], c->in[2]);
@@ -438,6 +700,10 @@ static void gn_forward(const kcv_op_call *c)
 static void gn_backward(const kcv_op_grad_call *c)
 {
 	const kcv_op_call *f = &c->fwd;
+	if (gn_per_image(f->in_shape[0].d[0])) {
+		gn_img_backward(c);
+		return;
+	}
 	nrm_state s;
 	gn_setup(&s, f, c->scratch);
 	s.j.dy = c->d_out;

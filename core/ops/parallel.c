@@ -50,37 +50,147 @@ int64_t kcv_ops_inner(const kcv_shape *s, int axis)
 	return n;
 }
 
-/* ---- scaled copies -------------------------------------------------------- */
+/* ---- streaming elementwise passes ------------------------------------------ */
 
-typedef struct scale_job {
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define KCV_AVX512_KERNELS 1
+#define AVX512 __attribute__((target("avx512f")))
+
+static inline __mmask16 AVX512 tail_mask(size_t n)
+{
+	return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+}
+#endif
+
+typedef struct stream_job {
 	float *dst;
-	const float *src;
+	const float *a, *b;
 	float scale;
 	int acc;
-} scale_job;
+	int avx512;
+} stream_job;
+
+#ifdef KCV_AVX512_KERNELS
+AVX512 static void scale_avx512(const stream_job *j, size_t lo, size_t hi)
+{
+	const __m512 k = _mm512_set1_ps(j->scale);
+	for (size_t i = lo; i < hi; i += 16) {
+		__mmask16 m = tail_mask(hi - i);
+		__m512 v = _mm512_mul_ps(k, _mm512_maskz_loadu_ps(m, j->a + i));
+		if (j->acc)
+			v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, j->dst + i), v);
+		_mm512_mask_storeu_ps(j->dst + i, m, v);
+	}
+}
+
+AVX512 static void relu_avx512(const stream_job *j, size_t lo, size_t hi)
+{
+	const __m512 zero = _mm512_setzero_ps();
+	for (size_t i = lo; i < hi; i += 16) {
+		__mmask16 m = tail_mask(hi - i);
+		/* max(x, 0) gives 0 for NaN and -0, as x > 0 ? x : 0 */
+		_mm512_mask_storeu_ps(j->dst + i, m, _mm512_max_ps(_mm512_maskz_loadu_ps(m, j->a + i), zero));
+	}
+}
+
+AVX512 static void relu_grad_avx512(const stream_job *j, size_t lo, size_t hi)
+{
+	const __m512 zero = _mm512_setzero_ps();
+	for (size_t i = lo; i < hi; i += 16) {
+		__mmask16 m = tail_mask(hi - i);
+		__mmask16 pos = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, j->a + i), zero,
+		                                        _CMP_GT_OQ);
+		__m512 v = _mm512_maskz_loadu_ps(pos, j->b + i);
+		if (j->acc)
+			v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, j->dst + i), v);
+		_mm512_mask_storeu_ps(j->dst + i, m, v);
+	}
+}
+#endif
 
 static void scale_range(void *ctx, size_t lo, size_t hi)
 {
-	const scale_job *j = ctx;
+	const stream_job *j = ctx;
 	float *restrict d = j->dst;
-	const float *restrict s = j->src;
+	const float *restrict s = j->a;
 	const float k = j->scale;
+	if (!j->acc && k == 1.0f) {
+		memcpy(d + lo, s + lo, (hi - lo) * sizeof(float));
+		return;
+	}
+#ifdef KCV_AVX512_KERNELS
+	if (j->avx512) {
+		scale_avx512(j, lo, hi);
+		return;
+	}
+#endif
 	if (j->acc) {
 		for (size_t i = lo; i < hi; i++)
 			d[i] += k * s[i];
-	} else if (k == 1.0f) {
-		memcpy(d + lo, s + lo, (hi - lo) * sizeof(float));
 	} else {
 		for (size_t i = lo; i < hi; i++)
 			d[i] = k * s[i];
 	}
 }
 
+static void relu_range(void *ctx, size_t lo, size_t hi)
+{
+	const stream_job *j = ctx;
+#ifdef KCV_AVX512_KERNELS
+	if (j->avx512) {
+		relu_avx512(j, lo, hi);
+		return;
+	}
+#endif
+	float *restrict d = j->dst;
+	const float *restrict x = j->a;
+	for (size_t i = lo; i < hi; i++) {
+		float v = x[i];
+		d[i] = v > 0.0f ? v : 0.0f;
+	}
+}
+
+static void relu_grad_range(void *ctx, size_t lo, size_t hi)
+{
+	const stream_job *j = ctx;
+#ifdef KCV_AVX512_KERNELS
+	if (j->avx512) {
+		relu_grad_avx512(j, lo, hi);
+		return;
+	}
+#endif
+	float *restrict d = j->dst;
+	const float *restrict y = j->a, *restrict dy = j->b;
+	for (size_t i = lo; i < hi; i++) {
+		float v = y[i] > 0.0f ? dy[i] : 0.0f;
+		d[i] = j->acc ? d[i] + v : v;
+	}
+}
+
+static int fast_kernels(void)
+{
+	return kcv_gemm_fast();
+}
+
 void kcv_ops_scale(kcv_pool *pool, float *dst, const float *src, size_t n, float scale,
                    int accumulate)
 {
-	scale_job j = {dst, src, scale, accumulate};
+	stream_job j = {dst, src, NULL, scale, accumulate, fast_kernels()};
 	kcv_ops_parallel(pool, n, 4 * KCV_GRAIN, scale_range, &j);
+}
+
+void kcv_ops_relu(kcv_pool *pool, float *dst, const float *src, size_t n)
+{
+	stream_job j = {dst, src, NULL, 0.0f, 0, fast_kernels()};
+	kcv_ops_parallel(pool, n, 4 * KCV_GRAIN, relu_range, &j);
+}
+
+void kcv_ops_relu_grad(kcv_pool *pool, float *dx, const float *y, const float *dy, size_t n,
+                       int accumulate)
+{
+	stream_job j = {dx, y, dy, 0.0f, accumulate, fast_kernels()};
+	kcv_ops_parallel(pool, n, 4 * KCV_GRAIN, relu_grad_range, &j);
 }
 
 void kcv_ops_zero_grad(float *dst, size_t n, int accumulate)

@@ -19,6 +19,11 @@ kcv_status resnet_weights_file(const resnet_priv *p, char *out, size_t size, kcv
 	struct stat st;
 	if (strcmp(wt, "none") == 0)
 		return KCV_OK;
+	if (strcmp(wt, "imagenet") == 0 && !p->arch.imagenet)
+		return KCV_ERROR(err, KCV_ERR_INVALID, p->source, opt,
+		                 "there are no ImageNet weights for %s: use \"none\" (random init) or "
+		                 "a safetensors file",
+		                 p->arch.name);
 	if (strcmp(wt, "imagenet") == 0) {
 		const char *dir = getenv("KCV_WEIGHTS_DIR");
 		char def[4096];
@@ -27,14 +32,14 @@ kcv_status resnet_weights_file(const resnet_priv *p, char *out, size_t size, kcv
 			snprintf(def, sizeof(def), "%s/.cache/kcv/weights", home && home[0] ? home : ".");
 			dir = def;
 		}
-		snprintf(out, size, "%s/%s_imagenet.safetensors", dir, p->arch->name);
+		snprintf(out, size, "%s/%s_imagenet.safetensors", dir, p->arch.name);
 		if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
 			return KCV_OK;
 		return KCV_ERROR(err, KCV_ERR_INVALID, p->source, opt,
 		                 "ImageNet weights for %s not found: place %s_imagenet.safetensors "
 		                 "(torchvision key names, such as timm's %s.tv_in1k model.safetensors) "
 		                 "in %s (or set KCV_WEIGHTS_DIR), or set weights to \"none\"",
-		                 p->arch->name, p->arch->name, p->arch->name, dir);
+		                 p->arch.name, p->arch.name, p->arch.name, dir);
 	}
 	if (stat(wt, &st) != 0 || !S_ISREG(st.st_mode))
 		return KCV_ERROR(err, KCV_ERR_INVALID, p->source, opt,
@@ -84,6 +89,12 @@ static int is_ignored(const char *rest)
 	       (n >= strlen(nbt) && strcmp(rest + n - strlen(nbt), nbt) == 0);
 }
 
+/* Tensors per norm: weight, bias (group norm), + running_mean, running_var. */
+static int norm_tensors(const resnet_priv *p)
+{
+	return p->arch.norm == LAYER_GROUP ? 2 : 4;
+}
+
 /* Names the backbone reads: "<key>.weight" etc. */
 static int expected_name(const resnet_priv *p, const char *rest)
 {
@@ -93,7 +104,7 @@ static int expected_name(const resnet_priv *p, const char *rest)
 		snprintf(name, sizeof(name), "%s.weight", p->units[u].conv_key);
 		if (strcmp(name, rest) == 0)
 			return 1;
-		for (int s = 0; s < 4; s++) {
+		for (int s = 0; s < norm_tensors(p); s++) {
 			snprintf(name, sizeof(name), "%s.%s", p->units[u].bn_key, bn_suffix[s]);
 			if (strcmp(name, rest) == 0)
 				return 1;
@@ -126,7 +137,7 @@ static kcv_status check_unexpected(const resnet_priv *p, const kcv_weights *w, c
 	return KCV_ERROR(err, KCV_ERR_INVALID, kcv_weights_path(w), NULL,
 	                 "%zu unexpected tensor%s for %s: %s%s (is this the right architecture and "
 	                 "key prefix \"%s\"?)",
-	                 count, count == 1 ? "" : "s", p->arch->name, list, count > 5 ? ", ..." : "",
+	                 count, count == 1 ? "" : "s", p->arch.name, list, count > 5 ? ", ..." : "",
 	                 prefix);
 }
 
@@ -139,8 +150,9 @@ static kcv_status load_unit(const resnet_priv *p, const conv_unit *u, kcv_graph 
 	float *wt = read_tensor(w, key, 4, oihw, err);
 	float *bn[4] = {NULL, NULL, NULL, NULL};
 	static const char *const suffix[4] = {"weight", "bias", "running_mean", "running_var"};
+	const int nt = norm_tensors(p);
 	kcv_status st = wt ? KCV_OK : err->code;
-	for (int s = 0; s < 4 && !st; s++) {
+	for (int s = 0; s < nt && !st; s++) {
 		snprintf(key, sizeof(key), "%s%s.%s", prefix, u->bn_key, suffix[s]);
 		bn[s] = read_tensor(w, key, 1, c1, err);
 		if (!bn[s])
@@ -148,20 +160,20 @@ static kcv_status load_unit(const resnet_priv *p, const conv_unit *u, kcv_graph 
 	}
 	if (!st) {
 		float *dst = kcv_graph_data(g, u->w);
-		int frozen = !p->cfg.trainable;
+		int folded = u->b >= 0; /* frozen batch norm folded into the convolution */
 		for (int o = 0; o < u->cout; o++) {
-			float scale = frozen ? bn[0][o] / sqrtf(bn[3][o] + (float)p->cfg.bn_eps) : 1.0f;
+			float scale = folded ? bn[0][o] / sqrtf(bn[3][o] + (float)p->cfg.bn_eps) : 1.0f;
 			for (int i = 0; i < u->cin; i++)
 				for (int y = 0; y < u->kh; y++)
 					for (int x = 0; x < u->kw; x++)
 						dst[(((size_t)y * u->kw + x) * u->cin + i) * u->cout + o] =
 							wt[(((size_t)o * u->cin + i) * u->kh + y) * u->kw + x] * scale;
-			if (frozen)
+			if (folded)
 				kcv_graph_data(g, u->b)[o] = bn[1][o] - bn[2][o] * scale;
 		}
-		if (!frozen) {
+		if (!folded) {
 			kcv_node dst_bn[4] = {u->gamma, u->beta, u->mean, u->var};
-			for (int s = 0; s < 4; s++)
+			for (int s = 0; s < nt; s++)
 				memcpy(kcv_graph_data(g, dst_bn[s]), bn[s], (size_t)u->cout * sizeof(float));
 		}
 	}
@@ -190,15 +202,28 @@ void resnet_init_random(resnet_priv *p, kcv_graph *g, uint64_t seed)
 		double std = sqrt(2.0 / ((double)c->kh * c->kw * c->cout));
 		float *dst = kcv_graph_data(g, c->w);
 		size_t n = (size_t)c->kh * c->kw * c->cin * c->cout;
-		float fold = p->cfg.trainable ? 1.0f : 1.0f / sqrtf(1.0f + (float)p->cfg.bn_eps);
+		int folded = c->b >= 0;
+		float fold = folded ? 1.0f / sqrtf(1.0f + (float)p->cfg.bn_eps) : 1.0f;
 		for (size_t i = 0; i < n; i++)
 			dst[i] = (float)(std * kcv_rng_normal(&rng)) * fold;
-		if (!p->cfg.trainable) {
+		if (folded) {
 			memset(kcv_graph_data(g, c->b), 0, (size_t)c->cout * sizeof(float));
-		} else {
-			float *gm = kcv_graph_data(g, c->gamma), *vr = kcv_graph_data(g, c->var);
-			for (int o = 0; o < c->cout; o++)
-				gm[o] = vr[o] = 1.0f;
+			continue;
+		}
+		/* the norm at identity: gamma 1 (0 for a branch's last norm with
+		 * zero_init_residual), beta 0, running mean 0 and variance 1 */
+		float gamma0 = c->last && p->arch.zero_init_residual ? 0.0f : 1.0f;
+		float *gm = kcv_graph_data(g, c->gamma), *bt = kcv_graph_data(g, c->beta);
+		for (int o = 0; o < c->cout; o++) {
+			gm[o] = gamma0;
+			bt[o] = 0.0f;
+		}
+		if (c->var >= 0) {
+			float *mn = kcv_graph_data(g, c->mean), *vr = kcv_graph_data(g, c->var);
+			for (int o = 0; o < c->cout; o++) {
+				mn[o] = 0.0f;
+				vr[o] = 1.0f;
+			}
 		}
 	}
 }
