@@ -104,8 +104,18 @@ START_TEST(test_semantic_errors_name_the_path)
 	               "\"layers\": [{\"plugin\": \"random_flip\", \"mode\": 3}]}}}",
 	               NULL, 0);
 	ck_assert_msg(strstr(m, "p.json: data.augment.layers.0.mode: expected one of"), "%s", m);
+	m = load_error("{\"data\": {\"train\": " SYN "}, \"model\": {\"plugin\": \"retinet\"}}", NULL, 0);
+	ck_assert_msg(strstr(m, "p.json: model.plugin: unknown detector plugin \"retinet\""), "%s", m);
 	m = load_error("{\"data\": {\"train\": " SYN "}, \"model\": {\"plugin\": \"retinanet\"}}", NULL, 0);
-	ck_assert_msg(strstr(m, "p.json: model.plugin: unknown detector plugin \"retinanet\""), "%s", m);
+	ck_assert_msg(strstr(m, "p.json: model.classes: missing required option \"classes\" for retinanet"),
+	              "%s", m);
+	m = load_error("{\"data\": {\"train\": " SYN "}, \"model\": {\"plugin\": \"retinanet\", "
+	               "\"classes\": 6, \"backbone\": {\"plugin\": \"resnet18\"}, "
+	               "\"decoder\": {\"plugin\": \"nms\", \"iou_treshold\": 0.5}}}",
+	               NULL, 0);
+	ck_assert_msg(strstr(m, "p.json: model.decoder.iou_treshold: unknown option \"iou_treshold\" for nms "
+	                        "(did you mean \"iou_threshold\"?)"),
+	              "%s", m);
 }
 END_TEST
 

@@ -36,10 +36,17 @@ expect_in "$TMP/out" "random_flip" "plugins text lists random_flip"
 
 # validate
 export VOC_ROOT="$VOC_MINI"
-expect_status 0 "validate voc_retinanet" -- "$KCV" validate "$SRC/pipelines/voc_retinanet.json"
+# (no ImageNet weights here: validate names the missing file, then runs without them)
+expect_status 1 "validate voc_retinanet without ImageNet weights" -- env KCV_WEIGHTS_DIR="$TMP/none" \
+	"$KCV" validate "$SRC/pipelines/voc_retinanet.json"
+expect_in "$TMP/err" "model.backbone.weights: ImageNet weights for resnet50 not found: place resnet50_imagenet.safetensors" \
+	"the error says which file to place"
+expect_status 0 "validate voc_retinanet" -- "$KCV" validate "$SRC/pipelines/voc_retinanet.json" \
+	--set model.backbone.weights=none
 expect_in "$TMP/err" "train: 48 images, validation: 24 images" "validate summary"
 expect_status 0 "validate quickstart" -- "$KCV" validate "$SRC/pipelines/quickstart.json"
-expect_status 0 "validate with --set" -- "$KCV" validate "$SRC/pipelines/voc_retinanet.json" --set data.batch_size=2 --set=seed=5
+expect_status 0 "validate with --set" -- "$KCV" validate "$SRC/pipelines/voc_retinanet.json" --set data.batch_size=2 --set=seed=5 \
+	--set model.backbone.weights=none
 unset VOC_ROOT
 expect_status 1 "validate without VOC_ROOT" -- "$KCV" validate "$SRC/pipelines/voc_retinanet.json"
 expect_in "$TMP/err" "data.train.root: environment variable VOC_ROOT is not set" "VOC_ROOT message"
