@@ -63,33 +63,40 @@ int main(int argc, char **argv)
 		fprintf(stderr, "backbone_tool: --spec: %s\n", jerr.text);
 		return 2;
 	}
+	/* everything is released at `out`, also on errors (the sanitizers check) */
+	int rc = 0;
+	kcv_instance *bb = NULL;
+	kcv_weights *in = NULL, *wts = NULL, *rw = NULL;
+	kcv_graph *g = NULL;
+	kcv_weights_writer *wr = NULL;
 	kcv_registry *reg = kcv_registry_new(NULL, &err);
 	if (!reg)
-		return fail(&err);
+		goto fail;
 	kcv_context ctx = {.registry = reg, .source = "backbone_tool", .path = "model.backbone",
 	                   .threads = threads, .seed = 1};
-	kcv_instance *bb = kcv_instance_new(reg, KCV_KIND_BACKBONE, spec, &ctx, &err);
+	bb = kcv_instance_new(reg, KCV_KIND_BACKBONE, spec, &ctx, &err);
 	if (!bb)
-		return fail(&err);
-	kcv_weights *in = kcv_weights_open(input, &err), *wts = NULL, *rw = NULL;
+		goto fail;
+	in = kcv_weights_open(input, &err);
 	if (!in || (weights && !(wts = kcv_weights_open(weights, &err))) ||
 	    (grad && !(rw = kcv_weights_open(grad, &err))))
-		return fail(&err);
+		goto fail;
 	kcv_tensor_info info;
 	if (kcv_weights_find(in, "images", &info) != 0 || info.rank != 4) {
 		fprintf(stderr, "backbone_tool: %s: no tensor \"images\" [N,H,W,3]\n", input);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	kcv_graph_params gp = {.threads = threads};
-	kcv_graph *g = kcv_graph_new(&gp, &err);
+	g = kcv_graph_new(&gp, &err);
 	if (!g)
-		return fail(&err);
+		goto fail;
 	kcv_node images = kcv_graph_input(
 		g, "images", kcv_shape_4d(info.dims[0], info.dims[1], info.dims[2], info.dims[3]));
 	const kcv_backbone_vtable *vt = kcv_instance_component(bb)->vtable;
 	kcv_feature_maps fm;
 	if (vt->build(kcv_instance_priv(bb), g, images, &fm, &err) != KCV_OK)
-		return fail(&err);
+		goto fail;
 	kcv_node r[KCV_MAX_LEVELS], loss = -1;
 	for (int l = 0; l < fm.count; l++) {
 		if (kcv_graph_mark_output(g, fm.maps[l]) != KCV_OK)
@@ -103,34 +110,34 @@ int main(int argc, char **argv)
 		loss = loss < 0 ? term : kcv_op_add(g, loss, term);
 	}
 	if (kcv_graph_status(g, &err) != KCV_OK)
-		return fail(&err);
+		goto fail;
 	if (rw && kcv_graph_backward(g, loss, &err) != KCV_OK)
-		return fail(&err);
+		goto fail;
 	if (kcv_graph_compile(g, &err) != KCV_OK)
-		return fail(&err);
+		goto fail;
 	if (vt->load(kcv_instance_priv(bb), g, wts, "", &err) != KCV_OK)
-		return fail(&err);
+		goto fail;
 	if (feed(g, images, in, "images", &err))
-		return fail(&err);
+		goto fail;
 	for (int l = 0; rw && l < fm.count; l++) {
 		char name[16];
 		snprintf(name, sizeof(name), "R%d", l + 2);
 		if (feed(g, r[l], rw, name, &err))
-			return fail(&err);
+			goto fail;
 	}
 	if (kcv_graph_forward(g, &err) != KCV_OK ||
 	    (rw && kcv_graph_run_backward(g, &err) != KCV_OK))
-		return fail(&err);
-	kcv_weights_writer *wr = kcv_weights_writer_new(&err);
+		goto fail;
+	wr = kcv_weights_writer_new(&err);
 	if (!wr)
-		return fail(&err);
+		goto fail;
 	char names[2048][96];
 	size_t nn = 0;
 	for (int l = 0; l < fm.count; l++) {
 		kcv_shape s = kcv_graph_shape(g, fm.maps[l]);
 		if (kcv_weights_writer_add(wr, fm.names[l], kcv_graph_data(g, fm.maps[l]), s.rank, s.d,
 		                           &err) != KCV_OK)
-			return fail(&err);
+			goto fail;
 	}
 	for (size_t i = 0; nn + 2 <= 2048; i++) {
 		kcv_node p = kcv_graph_param_at(g, i);
@@ -139,17 +146,21 @@ int main(int argc, char **argv)
 		kcv_shape s = kcv_graph_shape(g, p);
 		snprintf(names[nn], sizeof(names[nn]), "param.%s", kcv_graph_name(g, p));
 		if (kcv_weights_writer_add(wr, names[nn++], kcv_graph_data(g, p), s.rank, s.d, &err))
-			return fail(&err);
+			goto fail;
 		if (!rw || !kcv_graph_param_trainable(g, p) || !kcv_graph_grad(g, p))
 			continue;
 		snprintf(names[nn], sizeof(names[nn]), "grad.%s", kcv_graph_name(g, p));
 		if (kcv_weights_writer_add(wr, names[nn++], kcv_graph_grad(g, p), s.rank, s.d, &err))
-			return fail(&err);
+			goto fail;
 	}
 	if (kcv_weights_writer_save(wr, out, &err) != KCV_OK)
-		return fail(&err);
+		goto fail;
 	printf("%d maps, %zu tensors, %.3f GFLOP forward\n", fm.count, nn,
 	       kcv_graph_forward_flops(g) / 1e9);
+	goto out;
+fail:
+	rc = fail(&err);
+out:
 	kcv_weights_writer_free(wr);
 	kcv_graph_free(g);
 	kcv_weights_free(in);
@@ -158,5 +169,5 @@ int main(int argc, char **argv)
 	kcv_instance_free(bb);
 	kcv_registry_free(reg);
 	json_decref(spec);
-	return 0;
+	return rc;
 }
