@@ -63,6 +63,10 @@ typedef struct kcv_run_config {
 	double predict_min_score;
 } kcv_run_config;
 
+/* The run's schedule for a run of total_steps optimiser steps: a cosine
+ * schedule with decay_steps 0 decays over every step after the warm-up. */
+kcv_schedule kcv_run_schedule(const kcv_run_config *rc, int64_t total_steps);
+
 /* Parse and validate the run sections of a resolved pipeline document. */
 kcv_status kcv_run_config_parse(json_t *doc, const kcv_registry *reg, const kcv_context *ctx,
                                 kcv_run_config *out, kcv_option_store **store,

@@ -334,6 +334,14 @@ static kcv_status parse_optimizer(json_t *obj, kcv_run_config *out, kcv_option_s
 	return KCV_OK;
 }
 
+kcv_schedule kcv_run_schedule(const kcv_run_config *rc, int64_t total_steps)
+{
+	kcv_schedule s = rc->schedule;
+	if (s.kind == KCV_SCHEDULE_COSINE && s.decay_steps == 0)
+		s.decay_steps = total_steps - s.warmup_steps > 1 ? total_steps - s.warmup_steps : 1;
+	return s;
+}
+
 kcv_status kcv_run_config_parse(json_t *doc, const kcv_registry *reg, const kcv_context *ctx,
                                 kcv_run_config *out, kcv_option_store **store,
                                 const char *src, kcv_error *err)

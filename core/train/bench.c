@@ -72,9 +72,8 @@ kcv_status kcv_bench(const kcv_pipeline *p, const kcv_bench_params *bp, json_t *
 			goto done;
 		}
 		const kcv_run_config *rc = kcv_pipeline_run_config(p);
-		kcv_schedule sched = rc->schedule;
-		if (sched.kind == KCV_SCHEDULE_COSINE && sched.decay_steps == 0)
-			sched.decay_steps = 1000; /* the rate does not change the speed */
+		/* the length of the run does not change the speed */
+		kcv_schedule sched = kcv_run_schedule(rc, 1000);
 		opt = kcv_optim_new(&rc->optim, &sched, err);
 		if (!opt || (st = kcv_model_register(train, opt, err)) != KCV_OK ||
 		    (st = kcv_model_init(train, err)) != KCV_OK ||

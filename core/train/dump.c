@@ -190,12 +190,7 @@ static kcv_status setup(run *r, const kcv_pipeline *p, kcv_error *err)
 		return KCV_ERROR(err, KCV_ERR_INVALID, src, "data.train", "no training batch");
 	/* the schedule as fit.c resolves it */
 	int64_t per_epoch = rc->steps_per_epoch > 0 ? rc->steps_per_epoch : (int64_t)nb;
-	kcv_schedule sched = rc->schedule;
-	if (sched.kind == KCV_SCHEDULE_COSINE && sched.decay_steps == 0) {
-		sched.decay_steps = per_epoch * rc->epochs - sched.warmup_steps;
-		if (sched.decay_steps < 1)
-			sched.decay_steps = 1;
-	}
+	kcv_schedule sched = kcv_run_schedule(rc, per_epoch * rc->epochs);
 	kcv_status st = kcv_schedule_check(&sched, err);
 	if (st)
 		return st;

@@ -361,12 +361,7 @@ static kcv_status setup(fit *f, kcv_error *err)
 		                 "with drop_remainder)");
 	f->steps_per_epoch = rc->steps_per_epoch > 0 ? rc->steps_per_epoch : (int64_t)nb;
 	f->total_steps = f->steps_per_epoch * rc->epochs;
-	kcv_schedule sched = rc->schedule;
-	if (sched.kind == KCV_SCHEDULE_COSINE && sched.decay_steps == 0) {
-		sched.decay_steps = f->total_steps - sched.warmup_steps;
-		if (sched.decay_steps < 1)
-			sched.decay_steps = 1;
-	}
+	kcv_schedule sched = kcv_run_schedule(rc, f->total_steps);
 	st = kcv_schedule_check(&sched, err);
 	if (st)
 		return st;
