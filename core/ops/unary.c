@@ -118,6 +118,13 @@ static inline float pow_grad(float x, float g)
 	return g == 1.0f ? 1.0f : 0.0f;
 }
 
+/* Both operands are loaded unconditionally, so the loop vectorises to a
+ * compare and a blend (a load inside the ?: kept it scalar). */
+static inline float relu_grad(float y, float dy)
+{
+	return y > 0.0f ? dy : 0.0f;
+}
+
 static inline float smooth_l1_grad(float d, float cutoff)
 {
 	if (fabsf(d) < cutoff)
@@ -136,7 +143,7 @@ static void backward_range(void *ctx, size_t lo, size_t hi)
 		GRAD_LOOP(dy[i] * a);
 		break;
 	case U_RELU:
-		GRAD_LOOP(y[i] > 0.0f ? dy[i] : 0.0f);
+		GRAD_LOOP(relu_grad(y[i], dy[i]));
 		break;
 	case U_SIGMOID:
 		GRAD_LOOP(dy[i] * y[i] * (1.0f - y[i]));
