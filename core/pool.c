@@ -1,6 +1,7 @@
 /* A small fork-join thread pool for kcv's own loops. */
 #include <cblas.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,19 +9,33 @@
 
 #include "pool-impl.h"
 
+/* Workers and the caller spin this many rounds for the next job or the
+ * job's end before they sleep on the condition variables: a job starts and
+ * ends within microseconds, where a futex wake-up costs tens. */
+#define SPIN 20000
+
 struct kcv_pool {
 	int threads;
 	pthread_t *workers;
 	pthread_mutex_t mu;
 	pthread_cond_t start_cv, done_cv;
-	uint64_t generation; /* bumped for each job */
-	int quit;
+	_Atomic uint64_t generation; /* bumped for each job */
+	_Atomic int quit;
+	_Atomic int sleepers;        /* workers waiting on start_cv */
+	_Atomic int waiting;         /* the caller waits on done_cv */
 	/* the current job */
 	kcv_pool_fn fn;
 	void *ctx;
 	size_t n;
-	int pending; /* workers still busy with this job */
+	_Atomic int pending; /* workers still busy with this job */
 };
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
 
 typedef struct worker_arg {
 	kcv_pool *p;
@@ -50,23 +65,30 @@ static void *worker_main(void *arg)
 	int id = wa->id;
 	free(wa);
 	uint64_t seen = 0;
-	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (!p->quit && p->generation == seen)
-			pthread_cond_wait(&p->start_cv, &p->mu);
-		if (p->quit)
+		uint64_t g = atomic_load(&p->generation);
+		for (int s = 0; g == seen && s < SPIN && !atomic_load(&p->quit); s++) {
+			cpu_relax();
+			g = atomic_load(&p->generation);
+		}
+		if (g == seen) {
+			pthread_mutex_lock(&p->mu);
+			atomic_fetch_add(&p->sleepers, 1);
+			while (!atomic_load(&p->quit) && (g = atomic_load(&p->generation)) == seen)
+				pthread_cond_wait(&p->start_cv, &p->mu);
+			atomic_fetch_sub(&p->sleepers, 1);
+			pthread_mutex_unlock(&p->mu);
+		}
+		if (atomic_load(&p->quit))
 			break;
-		seen = p->generation;
-		kcv_pool_fn fn = p->fn;
-		void *ctx = p->ctx;
-		size_t n = p->n;
-		pthread_mutex_unlock(&p->mu);
-		run_share(fn, ctx, n, p->threads, id);
-		pthread_mutex_lock(&p->mu);
-		if (--p->pending == 0)
+		seen = g;
+		run_share(p->fn, p->ctx, p->n, p->threads, id);
+		if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->waiting)) {
+			pthread_mutex_lock(&p->mu);
 			pthread_cond_signal(&p->done_cv);
+			pthread_mutex_unlock(&p->mu);
+		}
 	}
-	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
@@ -108,7 +130,7 @@ void kcv_pool_free(kcv_pool *p)
 		return;
 	if (p->workers) {
 		pthread_mutex_lock(&p->mu);
-		p->quit = 1;
+		atomic_store(&p->quit, 1);
 		pthread_cond_broadcast(&p->start_cv);
 		pthread_mutex_unlock(&p->mu);
 		for (int i = 1; i < p->threads; i++)
@@ -135,19 +157,27 @@ void kcv_pool_run(kcv_pool *p, size_t n, kcv_pool_fn fn, void *ctx)
 			fn(ctx, i);
 		return;
 	}
-	pthread_mutex_lock(&p->mu);
 	p->fn = fn;
 	p->ctx = ctx;
 	p->n = n;
-	p->pending = p->threads - 1;
-	p->generation++;
-	pthread_cond_broadcast(&p->start_cv);
-	pthread_mutex_unlock(&p->mu);
+	atomic_store(&p->pending, p->threads - 1);
+	atomic_fetch_add(&p->generation, 1); /* publishes the job */
+	if (atomic_load(&p->sleepers)) {
+		pthread_mutex_lock(&p->mu);
+		pthread_cond_broadcast(&p->start_cv);
+		pthread_mutex_unlock(&p->mu);
+	}
 	run_share(fn, ctx, n, p->threads, 0);
-	pthread_mutex_lock(&p->mu);
-	while (p->pending > 0)
-		pthread_cond_wait(&p->done_cv, &p->mu);
-	pthread_mutex_unlock(&p->mu);
+	for (int s = 0; atomic_load(&p->pending) > 0 && s < SPIN; s++)
+		cpu_relax();
+	if (atomic_load(&p->pending) > 0) {
+		pthread_mutex_lock(&p->mu);
+		atomic_store(&p->waiting, 1);
+		while (atomic_load(&p->pending) > 0)
+			pthread_cond_wait(&p->done_cv, &p->mu);
+		atomic_store(&p->waiting, 0);
+		pthread_mutex_unlock(&p->mu);
+	}
 }
 
 void kcv_blas_set_threads(int threads)
