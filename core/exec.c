@@ -35,6 +35,7 @@ static void fill_call(const kcv_graph *g, const gnode *nd, kcv_op_call *c)
 	c->params = nd->params;
 	c->scratch = g->scratch;
 	c->pool = g->pool;
+	c->training = g->training;
 }
 
 kcv_status kcv_graph_forward(kcv_graph *g, kcv_error *err)
@@ -93,6 +94,16 @@ kcv_status kcv_graph_run_backward(kcv_graph *g, kcv_error *err)
 	}
 	g->ran_forward = 0;
 	return KCV_OK;
+}
+
+void kcv_graph_set_training(kcv_graph *g, int on)
+{
+	g->training = on != 0;
+}
+
+int kcv_graph_training(const kcv_graph *g)
+{
+	return g->training;
 }
 
 void kcv_graph_set_profiling(kcv_graph *g, int on)

@@ -65,6 +65,7 @@ struct kcv_graph {
 	double prof_ms[KCV_OP_COUNT][2]; /* forward, backward */
 	uint64_t prof_calls[KCV_OP_COUNT][2];
 	int ran_forward;
+	int training;          /* kcv_graph_set_training */
 };
 
 /* Record a build error (first wins) and return -1. */

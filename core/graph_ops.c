@@ -63,6 +63,17 @@ kcv_node kcv_op_batch_norm(kcv_graph *g, kcv_node x, kcv_node gamma, kcv_node be
 	return kcv_graph_add_op(g, KCV_OP_BATCH_NORM, 5, in, &q, sizeof(q));
 }
 
+kcv_node kcv_op_batch_norm_train(kcv_graph *g, kcv_node x, kcv_node gamma, kcv_node beta,
+                                 kcv_node mean, kcv_node var, float eps, float momentum)
+{
+	if (!(momentum >= 0 && momentum <= 1))
+		return kcv_graph_fail(g, "batch_norm: momentum must be in [0, 1], got %g",
+		                      (double)momentum);
+	kcv_op_norm_params q = {.eps = eps, .training = KCV_BN_FOLLOW, .momentum = momentum};
+	kcv_node in[5] = {x, gamma, beta, mean, var};
+	return kcv_graph_add_op(g, KCV_OP_BATCH_NORM, 5, in, &q, sizeof(q));
+}
+
 kcv_node kcv_op_group_norm(kcv_graph *g, kcv_node x, kcv_node gamma, kcv_node beta, int groups,
                            float eps)
 {

@@ -125,6 +125,7 @@ int main(int argc, char **argv)
 		if (feed(g, r[l], rw, name, &err))
 			goto fail;
 	}
+	kcv_graph_set_training(g, rw != NULL); /* with --grad: a training step */
 	if (kcv_graph_forward(g, &err) != KCV_OK ||
 	    (rw && kcv_graph_run_backward(g, &err) != KCV_OK))
 		goto fail;

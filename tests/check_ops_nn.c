@@ -68,6 +68,97 @@ START_TEST(test_batch_norm)
 }
 END_TEST
 
+/* kcv_op_batch_norm_train follows the graph's training mode: batch
+ * statistics (mean and var get no gradient) in training, the running ones
+ * (differentiable, as kcv_op_batch_norm inference) otherwise. */
+static void bn_follow_case(const char *label, kcv_shape xs, int training)
+{
+	ot t;
+	ot_begin(&t, label, (uint64_t)numel(&xs) + 7u);
+	int c = (int)xs.d[xs.rank - 1];
+	kcv_node x = ot_leaf(&t, xs, 1, -2, 3);
+	kcv_node gamma = ot_leaf(&t, ot_shape(1, c), 1, 0.5, 1.5);
+	kcv_node beta = ot_leaf(&t, ot_shape(1, c), 1, -1, 1);
+	kcv_node mean = ot_leaf(&t, ot_shape(1, c), !training, -0.5, 0.5);
+	kcv_node var = ot_leaf(&t, ot_shape(1, c), !training, 0.5, 2);
+	norm_case nc = {1e-3, training, 0};
+	kcv_graph_set_training(t.g, training);
+	kcv_node y = kcv_op_batch_norm_train(t.g, x, gamma, beta, mean, var, 1e-3f, 0.1f);
+	ot_check(&t, y, xs, ref_bn, &nc);
+}
+
+START_TEST(test_batch_norm_follow)
+{
+	bn_follow_case("bn follow, training mode", ot_shape(4, 2, 3, 5, 4), 1);
+	bn_follow_case("bn follow, inference mode", ot_shape(4, 2, 3, 4, 5), 0);
+}
+END_TEST
+
+/* Each training-mode forward pass moves the running statistics as torch's
+ * BatchNorm2d does (momentum 0.3 here; the variance unbiased); inference mode
+ * leaves them alone and normalises with them. */
+START_TEST(test_batch_norm_running)
+{
+	enum { N = 2, H = 3, W = 2, C = 3, M = N * H * W };
+	kcv_graph *g = ot_graph(2);
+	kcv_node x = kcv_graph_input(g, "x", kcv_shape_4d(N, H, W, C));
+	int64_t d1[1] = {C};
+	kcv_node gamma = kcv_graph_param(g, "bn.weight", kcv_shape_make(1, d1), KCV_PARAM_TRAINABLE);
+	kcv_node beta = kcv_graph_param(g, "bn.bias", kcv_shape_make(1, d1), KCV_PARAM_TRAINABLE);
+	kcv_node mean = kcv_graph_param(g, "bn.running_mean", kcv_shape_make(1, d1), 0);
+	kcv_node var = kcv_graph_param(g, "bn.running_var", kcv_shape_make(1, d1), 0);
+	kcv_node y = kcv_op_batch_norm_train(g, x, gamma, beta, mean, var, 1e-5f, 0.3f);
+	kcv_graph_mark_output(g, y);
+	kcv_error err = {0};
+	ck_assert_int_eq(kcv_graph_compile(g, &err), KCV_OK);
+	float *xd = kcv_graph_data(g, x);
+	for (int i = 0; i < M * C; i++)
+		xd[i] = (float)((i * 37 % 23) * 0.25 - 2.0 + (i % C));
+	for (int k = 0; k < C; k++) {
+		kcv_graph_data(g, gamma)[k] = 1.0f + 0.5f * (float)k;
+		kcv_graph_data(g, beta)[k] = -0.25f * (float)k;
+		kcv_graph_data(g, mean)[k] = 0.5f;
+		kcv_graph_data(g, var)[k] = 2.0f;
+	}
+	double bm[C], bv[C], rm[C], rv[C];
+	for (int k = 0; k < C; k++) {
+		double s = 0, s2 = 0;
+		for (int r = 0; r < M; r++)
+			s += xd[r * C + k];
+		bm[k] = s / M;
+		for (int r = 0; r < M; r++)
+			s2 += (xd[r * C + k] - bm[k]) * (xd[r * C + k] - bm[k]);
+		bv[k] = s2 / (M - 1); /* unbiased */
+		rm[k] = 0.5;
+		rv[k] = 2.0;
+	}
+	kcv_graph_set_training(g, 1);
+	for (int pass = 0; pass < 2; pass++) {
+		ck_assert_int_eq(kcv_graph_forward(g, &err), KCV_OK);
+		for (int k = 0; k < C; k++) {
+			rm[k] = 0.7 * rm[k] + 0.3 * bm[k];
+			rv[k] = 0.7 * rv[k] + 0.3 * bv[k];
+			ck_assert_double_eq_tol(kcv_graph_data(g, mean)[k], rm[k], 1e-5);
+			ck_assert_double_eq_tol(kcv_graph_data(g, var)[k], rv[k], 1e-5);
+		}
+		/* the output used the batch statistics (biased variance) */
+		double want = (xd[0] - bm[0]) / sqrt(bv[0] * (M - 1) / M + 1e-5);
+		ck_assert_double_eq_tol(kcv_graph_data(g, y)[0], want, 1e-5);
+	}
+	kcv_graph_set_training(g, 0);
+	ck_assert_int_eq(kcv_graph_forward(g, &err), KCV_OK);
+	for (int k = 0; k < C; k++) {
+		ck_assert_double_eq_tol(kcv_graph_data(g, mean)[k], rm[k], 1e-5);
+		ck_assert_double_eq_tol(kcv_graph_data(g, var)[k], rv[k], 1e-5);
+		double want = (xd[C + k] - rm[k]) / sqrt(rv[k] + 1e-5) * (1.0 + 0.5 * k) - 0.25 * k;
+		ck_assert_double_eq_tol(kcv_graph_data(g, y)[C + k], want, 1e-5);
+	}
+	ot_expect_error(g, kcv_op_batch_norm_train(g, x, gamma, beta, mean, var, 1e-5f, 1.5f),
+	                "momentum must be in [0, 1]");
+	kcv_graph_free(g);
+}
+END_TEST
+
 /* Large offsets and many rows: the statistics stay accurate (shifted sums in
  * double, chunked). */
 START_TEST(test_batch_norm_big)
@@ -443,6 +534,8 @@ static Suite *nn_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_batch_norm);
 	tcase_add_test(tc, test_batch_norm_big);
+	tcase_add_test(tc, test_batch_norm_follow);
+	tcase_add_test(tc, test_batch_norm_running);
 	tcase_add_test(tc, test_group_norm);
 	tcase_add_test(tc, test_norm_errors);
 	suite_add_tcase(s, tc);

@@ -1,6 +1,7 @@
 #!/bin/bash
 # resnet_custom against PyTorch: C2..C5 and the gradients of every parameter
-# (group norm, basic and bottleneck blocks, the three stems, odd map sizes);
+# (group norm, basic and bottleneck blocks, the three stems, odd map sizes;
+# batch norm in training mode with its running statistics after the step);
 # bit-identical results for 1 and 2 threads and across runs; the random
 # initialisation; resnet_custom with frozen batch norm = resnet18; option
 # errors. Skipped (exit 77) only where python3-torch is absent.
@@ -35,7 +36,7 @@ print(f"C2..C5 max relative error {worst['C']:.2e}; {n} gradients, max {worst['g
 PYEOF
 }
 
-for case in basic_conv3 bottleneck_conv7 basic_pool; do
+for case in basic_conv3 bottleneck_conv7 basic_pool basic_batch; do
 	d="$TMP/$case"
 	mkdir -p "$d"
 	if ! spec=$("$PY" "$SRC/tests/resnet_custom_parity.py" "$case" "$d" 2>"$TMP/py.err"); then

@@ -1,5 +1,6 @@
 """Oracle for resnet_custom (tests/resnet_custom.sh): the same network in
-PyTorch (torchvision's ResNet blocks and key names, group norm), random
+PyTorch (torchvision's ResNet blocks and key names, group norm or batch norm
+in training mode: then the running statistics after the step too), random
 weights with non-trivial norm parameters, a random input of an odd size and
 random R_l; writes the weights (torchvision names, OIHW), the input, R and
 the expected C2..C5 with the gradients of sum_l sum(C_l * R_l) for every
@@ -26,6 +27,10 @@ CASES = {
                              stem="conv7", stem_width=32, groups=4, batch=2, h=61, w=48),
     "basic_pool": dict(block="basic", depths=[2, 1, 1, 1], widths=[16, 32, 48, 64],
                        stem="conv3_pool", stem_width=16, groups=2, batch=3, h=40, w=52),
+    # norm "batch": torch.nn.BatchNorm2d in training mode (momentum 0.3)
+    "basic_batch": dict(block="basic", depths=[1, 1, 1, 1], widths=[32, 64, 128, 256],
+                        stem="conv3", stem_width=32, groups=8, batch=3, h=45, w=38,
+                        norm="batch"),
 }
 
 
@@ -67,6 +72,8 @@ class Net(nn.Module):
     def __init__(self, c):
         super().__init__()
         def gn(ch):
+            if c.get("norm") == "batch":
+                return nn.BatchNorm2d(ch, momentum=0.3)
             return nn.GroupNorm(c["groups"], ch)
         sw, self.stem = c["stem_width"], c["stem"]
         if self.stem == "conv7":
@@ -109,14 +116,19 @@ def main():
     net = Net(c).double()
     with torch.no_grad():
         for m in net.modules():
-            if isinstance(m, nn.GroupNorm):
+            if isinstance(m, (nn.GroupNorm, nn.BatchNorm2d)):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.3, 0.3)
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
     # float32 values, computed in float64: the reference
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(p.float().double())
     x = (torch.rand(c["batch"], 3, c["h"], c["w"]) * 255).double()
+    weights = {k: v.float().numpy() for k, v in net.state_dict().items()}
+    net.train()
     feats = net(x)
     rs = [torch.randn(f.shape, dtype=torch.float64).float().double() for f in feats]
     loss = sum((f * r).sum() for f, r in zip(feats, rs))
@@ -124,17 +136,21 @@ def main():
     nchw = lambda t: t.detach().permute(0, 2, 3, 1).float().numpy()
     st_io.save(f"{out_dir}/input.safetensors", {"images": nchw(x)})
     st_io.save(f"{out_dir}/r.safetensors", {f"R{i + 2}": nchw(r) for i, r in enumerate(rs)})
-    st_io.save(f"{out_dir}/weights.safetensors",
-               {k: v.float().numpy() for k, v in net.state_dict().items()})
+    st_io.save(f"{out_dir}/weights.safetensors", weights)
     expected = {f"C{i + 2}": nchw(f) for i, f in enumerate(feats)}
+    for name, b in net.named_buffers():  # the running statistics after the step
+        if name.endswith(("running_mean", "running_var")):
+            expected["param." + name] = b.float().numpy()
     for name, p in net.named_parameters():
         g = p.grad.float()
         expected["grad." + name] = (g.permute(2, 3, 1, 0) if g.dim() == 4 else g).numpy()
     st_io.save(f"{out_dir}/expected.safetensors", expected)
     spec = {"plugin": "resnet_custom", "block": c["block"], "depths": c["depths"],
             "widths": c["widths"], "stem": c["stem"], "stem_width": c["stem_width"],
-            "norm": "group", "norm_groups": c["groups"], "trainable": True,
+            "norm": c.get("norm", "group"), "norm_groups": c["groups"], "trainable": True,
             "input_normalization": "imagenet"}
+    if c.get("norm") == "batch":
+        spec["norm_momentum"] = 0.3
     print(json.dumps(spec))
 
 

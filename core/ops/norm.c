@@ -1,5 +1,7 @@
 /* Normalisation over channels-last tensors: batch_norm (inference with the
- * running statistics, training with batch statistics) and group_norm.
+ * running statistics, training with batch statistics, or either as the
+ * graph's training mode says, then updating the running statistics) and
+ * group_norm.
  *
  * Both are one computation: x is seen as `nimg` images of `per_img` rows of
  * C channels, and each statistic covers one (image, channel group). Batch
@@ -308,12 +310,19 @@ static size_t bn_scratch(const kcv_shape *in, int n_in, const void *params, cons
 	return state_bytes(1, c, c);
 }
 
+/* Whether this run normalises with the batch's statistics. */
+static int bn_batch(const kcv_op_call *c)
+{
+	const kcv_op_norm_params *p = c->params;
+	return p->training == KCV_BN_BATCH || (p->training == KCV_BN_FOLLOW && c->training);
+}
+
 static void bn_setup(nrm_state *s, const kcv_op_call *c, void *scratch)
 {
 	const kcv_op_norm_params *p = c->params;
 	int64_t C = c->in_shape[0].d[c->in_shape[0].rank - 1];
 	state_init(s, c, scratch, 1, C);
-	if (p->training) {
+	if (bn_batch(c)) {
 		batch_stats(c->pool, s, p->eps);
 		return;
 	}
@@ -324,27 +333,47 @@ static void bn_setup(nrm_state *s, const kcv_op_call *c, void *scratch)
 	}
 }
 
+/* The running-average update of a training-mode forward pass (torch's
+ * BatchNorm: the variance unbiased). mean and var are parameters: the op
+ * writes them in place. */
+static void bn_update_running(const nrm_state *s, const kcv_op_call *c)
+{
+	const kcv_op_norm_params *p = c->params;
+	double mom = p->momentum, unbias = s->m > 1 ? s->m / (s->m - 1) : 1.0;
+	float *mean = (float *)c->in[3], *var = (float *)c->in[4];
+	for (int64_t k = 0; k < s->j.c; k++) {
+		double is = s->invstd[k], bvar = 1.0 / (is * is) - (double)p->eps;
+		if (bvar < 0)
+			bvar = 0;
+		mean[k] = (float)((1 - mom) * mean[k] + mom * s->mean[k]);
+		var[k] = (float)((1 - mom) * var[k] + mom * bvar * unbias);
+	}
+}
+
 static void bn_forward(const kcv_op_call *c)
 {
+	const kcv_op_norm_params *p = c->params;
 	nrm_state s;
 	bn_setup(&s, c, c->scratch);
 	normalize(&s, c, c->in[1], c->in[2]);
+	if (p->training == KCV_BN_FOLLOW && c->training)
+		bn_update_running(&s, c);
 }
 
 static void bn_backward(const kcv_op_grad_call *c)
 {
 	const kcv_op_call *f = &c->fwd;
-	const kcv_op_norm_params *p = f->params;
 	nrm_state s;
 	bn_setup(&s, f, c->scratch);
 	const int64_t C = s.j.c;
 	const float *gamma = f->in[1];
 	s.j.dy = c->d_out;
-	if (p->training || c->d_in[1] || c->d_in[2] || c->d_in[3] || c->d_in[4]) {
+	const int batch = bn_batch(f);
+	if (batch || c->d_in[1] || c->d_in[2] || c->d_in[3] || c->d_in[4]) {
 		image_sums(f->pool, &s);
 		affine_grads(&s, c);
 	}
-	if (p->training) {
+	if (batch) {
 		kcv_ops_zero_grad(c->d_in[3], (size_t)C, c->accumulate[3]);
 		kcv_ops_zero_grad(c->d_in[4], (size_t)C, c->accumulate[4]);
 		if (c->d_in[0])

@@ -61,9 +61,14 @@ typedef struct kcv_op_scalar_params {
 } kcv_op_scalar_params;
 typedef struct kcv_op_norm_params {
 	float eps;
-	int training; /* batch norm */
-	int groups;   /* group norm */
+	int training;   /* batch norm: KCV_BN_* */
+	float momentum; /* batch norm, KCV_BN_FOLLOW: running-average weight of a batch */
+	int groups;     /* group norm */
 } kcv_op_norm_params;
+/* Batch norm modes: always the running statistics; always the batch
+ * statistics; the batch statistics (and a running-average update of mean and
+ * var) while the graph runs in training mode, the running ones otherwise. */
+enum { KCV_BN_RUNNING = 0, KCV_BN_BATCH = 1, KCV_BN_FOLLOW = 2 };
 typedef struct kcv_op_pool_params {
 	int kernel, stride, pad;
 } kcv_op_pool_params;
@@ -95,6 +100,7 @@ typedef struct kcv_op_call {
 	const void *params;
 	void *scratch;       /* scratch(..., 0) bytes, 64-byte aligned */
 	kcv_pool *pool;
+	int training;        /* the graph runs in training mode (kcv_graph_set_training) */
 } kcv_op_call;
 
 /* One backward execution: d_out is the gradient of the output; for each

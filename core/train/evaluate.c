@@ -135,6 +135,7 @@ kcv_status kcv_eval_pass(kcv_model *m, kcv_loader *loader, uint64_t epoch, int64
 	kcv_status st = kcv_loader_start(loader, epoch, err);
 	if (st)
 		return st;
+	kcv_graph_set_training(m->g, 0); /* batch norms on their running statistics */
 	kcv_progress *bar = label ? kcv_progress_new(label, total, log) : NULL;
 	double sum = 0, sum_cls = 0, sum_box = 0;
 	size_t batches = 0;
@@ -186,6 +187,7 @@ kcv_status kcv_eval_pass(kcv_model *m, kcv_loader *loader, uint64_t epoch, int64
 	if (with_metrics)
 		st = metric_results(ev, &out->metrics, err);
 done:
+	kcv_graph_set_training(m->g, m->train);
 	if (bar) {
 		if (st == KCV_OK)
 			kcv_progress_finish(bar, NULL);

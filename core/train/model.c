@@ -125,6 +125,7 @@ kcv_model *kcv_model_new(const kcv_pipeline *p, int batch, int with_loss, int tr
 		goto fail;
 	if (kcv_graph_compile(m->g, err) != KCV_OK)
 		goto fail;
+	kcv_graph_set_training(m->g, train);
 	size_t a = (size_t)m->out.num_anchors, c = (size_t)m->out.num_classes;
 	m->enc_boxes = malloc((size_t)batch * a * 4 * sizeof(float));
 	m->enc_classes = malloc((size_t)batch * a * sizeof(int32_t));

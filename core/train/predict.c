@@ -116,6 +116,7 @@ kcv_status kcv_predict_split(kcv_evaluator *ev, kcv_model *m, const kcv_pipeline
 	double min_score = kcv_pipeline_run_config(p)->predict_min_score;
 	if (!st)
 		st = kcv_loader_start(l, 0, err);
+	kcv_graph_set_training(m->g, 0);
 	while (!st && done < count) {
 		const kcv_batch *b = kcv_loader_next(l, err);
 		if (!b) {
@@ -140,6 +141,7 @@ kcv_status kcv_predict_split(kcv_evaluator *ev, kcv_model *m, const kcv_pipeline
 			                         m->num_classes, err);
 		}
 	}
+	kcv_graph_set_training(m->g, m->train);
 	if (!st)
 		st = write_detections_json(dir, dets, err);
 	if (!st)

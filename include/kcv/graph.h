@@ -50,6 +50,10 @@ KCV_API void kcv_graph_free(kcv_graph *g);
 /* The first error recorded while building (KCV_OK if none), copied to err. */
 KCV_API kcv_status kcv_graph_status(const kcv_graph *g, kcv_error *err);
 KCV_API int kcv_graph_threads(const kcv_graph *g);
+/* Training mode (off in a new graph): what kcv_op_batch_norm_train follows.
+ * A trainer turns it on for its steps and off for validation. */
+KCV_API void kcv_graph_set_training(kcv_graph *g, int on);
+KCV_API int kcv_graph_training(const kcv_graph *g);
 
 /* ---- leaves -------------------------------------------------------------- */
 
@@ -87,6 +91,16 @@ KCV_API kcv_node kcv_op_conv2d_residual(kcv_graph *g, kcv_node x, kcv_node w, kc
  * trainer does). */
 KCV_API kcv_node kcv_op_batch_norm(kcv_graph *g, kcv_node x, kcv_node gamma, kcv_node beta,
                                    kcv_node mean, kcv_node var, float eps, int training);
+/* Batch norm as torch.nn.BatchNorm2d: while the graph runs in training mode
+ * (kcv_graph_set_training), batch statistics, and each forward pass updates
+ * the running statistics in place (mean and var must be parameters):
+ *   mean = (1 - momentum) mean + momentum * batch mean
+ *   var  = (1 - momentum) var  + momentum * batch variance * m / (m - 1)
+ * (m values per channel: the unbiased variance); in inference mode the
+ * running statistics. */
+KCV_API kcv_node kcv_op_batch_norm_train(kcv_graph *g, kcv_node x, kcv_node gamma,
+                                         kcv_node beta, kcv_node mean, kcv_node var, float eps,
+                                         float momentum);
 /* Group norm of x [N,H,W,C] with `groups` groups, per-channel gamma/beta. */
 KCV_API kcv_node kcv_op_group_norm(kcv_graph *g, kcv_node x, kcv_node gamma, kcv_node beta,
                                    int groups, float eps);

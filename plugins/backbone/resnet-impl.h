@@ -7,7 +7,7 @@
 #include <kcv/safetensors.h>
 
 enum { NORM_NONE, NORM_IMAGENET, NORM_CAFFE };   /* input_normalization */
-enum { LAYER_BATCH_FROZEN, LAYER_GROUP };         /* norm (after each convolution) */
+enum { LAYER_BATCH_FROZEN, LAYER_GROUP, LAYER_BATCH }; /* norm (after each convolution) */
 enum { STEM_CONV7, STEM_CONV3, STEM_CONV3_POOL }; /* stem */
 enum { BLOCK_BASIC, BLOCK_BOTTLENECK };           /* block */
 
@@ -22,6 +22,7 @@ typedef struct resnet_arch {
 	int stem_width;    /* channels after the stem */
 	int norm;          /* LAYER_* */
 	int groups;        /* group norm: groups per norm */
+	double momentum;   /* batch norm: running-average weight of a batch */
 	int zero_init_residual; /* random init: last norm's gamma of each block 0 */
 	int imagenet;      /* "imagenet" weights exist for this network */
 } resnet_arch;
@@ -39,6 +40,7 @@ typedef struct resnet_config {
 	int stem;
 	int norm;
 	int64_t norm_groups;
+	double norm_momentum;
 	int zero_init_residual;
 } resnet_config;
 

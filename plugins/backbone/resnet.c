@@ -58,7 +58,7 @@ static const kcv_option resnet_options[] = {
 
 static const char *const block_choices[] = {"basic", "bottleneck", NULL};
 static const char *const stem_choices[] = {"conv7", "conv3", "conv3_pool", NULL};
-static const char *const layer_norm_choices[] = {"batch_frozen", "group", NULL};
+static const char *const layer_norm_choices[] = {"batch_frozen", "group", "batch", NULL};
 
 static const kcv_option custom_options[] = {
 	COMMON_OPTIONS("\"none\" (random init) or a safetensors file with torchvision key names",
@@ -107,8 +107,10 @@ static const kcv_option custom_options[] = {
 	 .offset = offsetof(resnet_config, norm),
 	 .def = "\"group\"",
 	 .choices = layer_norm_choices,
-	 .doc = "after each convolution: group = group norm (trains from scratch, the same in "
-	        "training and inference); batch_frozen = frozen batch norm (pretrained weights)"},
+	 .doc = "after each convolution: group = group norm (the same in training and "
+	        "inference); batch = batch norm as torch's BatchNorm2d (batch statistics in "
+	        "training, running averages kept for inference); batch_frozen = batch norm with "
+	        "its running statistics only (pretrained weights)"},
 	{.name = "norm_groups",
 	 .type = KCV_OPT_INT,
 	 .offset = offsetof(resnet_config, norm_groups),
@@ -116,6 +118,13 @@ static const kcv_option custom_options[] = {
 	 .min = 1,
 	 .max = 1024,
 	 .doc = "groups of each group norm (every norm's channels must split evenly)"},
+	{.name = "norm_momentum",
+	 .type = KCV_OPT_FLOAT,
+	 .offset = offsetof(resnet_config, norm_momentum),
+	 .def = "0.1",
+	 .min = 0,
+	 .max = 1,
+	 .doc = "norm batch: weight of each batch in the running averages (torch: 0.1)"},
 	{.name = "norm_eps",
 	 .type = KCV_OPT_FLOAT,
 	 .offset = offsetof(resnet_config, bn_eps),
@@ -219,6 +228,7 @@ static kcv_status create_resnet_custom(void *priv, const void *config, const kcv
 		                        a.stem_width);
 	a.norm = c->norm;
 	a.groups = (int)c->norm_groups;
+	a.momentum = c->norm_momentum;
 	a.zero_init_residual = c->zero_init_residual;
 	kcv_status st = check_groups(&a, ctx, err);
 	if (st)
@@ -277,7 +287,7 @@ static kcv_node conv_norm(resnet_priv *p, kcv_graph *g, kcv_node x, const char *
 	kcv_conv2d_params cp = {.stride_h = stride, .stride_w = stride, .pad_top = k / 2,
 	                        .pad_bottom = k / 2, .pad_left = k / 2, .pad_right = k / 2};
 	unsigned train = p->cfg.trainable ? KCV_PARAM_TRAINABLE : 0;
-	if (!p->cfg.trainable && p->arch.norm == LAYER_BATCH_FROZEN) {
+	if (!p->cfg.trainable && p->arch.norm != LAYER_GROUP) {
 		u->w = param(g, conv_key, "weight", 4, wd, 0);
 		u->b = param(g, conv_key, "bias", 1, cd, 0);
 		cp.relu = relu;
@@ -291,6 +301,13 @@ static kcv_node conv_norm(resnet_priv *p, kcv_graph *g, kcv_node x, const char *
 		u->gamma = param(g, bn_key, "weight", 1, cd, train);
 		u->beta = param(g, bn_key, "bias", 1, cd, train);
 		y = kcv_op_group_norm(g, y, u->gamma, u->beta, p->arch.groups, (float)p->cfg.bn_eps);
+	} else if (p->arch.norm == LAYER_BATCH) {
+		u->gamma = param(g, bn_key, "weight", 1, cd, train);
+		u->beta = param(g, bn_key, "bias", 1, cd, train);
+		u->mean = param(g, bn_key, "running_mean", 1, cd, 0);
+		u->var = param(g, bn_key, "running_var", 1, cd, 0);
+		y = kcv_op_batch_norm_train(g, y, u->gamma, u->beta, u->mean, u->var,
+		                            (float)p->cfg.bn_eps, (float)p->arch.momentum);
 	} else {
 		u->gamma = param(g, bn_key, "weight", 1, cd, 0);
 		u->beta = param(g, bn_key, "bias", 1, cd, 0);

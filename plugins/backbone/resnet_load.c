@@ -89,7 +89,8 @@ static int is_ignored(const char *rest)
 	       (n >= strlen(nbt) && strcmp(rest + n - strlen(nbt), nbt) == 0);
 }
 
-/* Tensors per norm: weight, bias (group norm), + running_mean, running_var. */
+/* Tensors per norm: weight, bias (group norm), + running_mean, running_var
+ * (batch norms). */
 static int norm_tensors(const resnet_priv *p)
 {
 	return p->arch.norm == LAYER_GROUP ? 2 : 4;
