@@ -235,6 +235,7 @@ int main(int argc, char **argv)
 		return fail(&err);
 	if (vt->load(kcv_instance_priv(bb), g, NULL, NULL, &err) != KCV_OK)
 		return fail(&err);
+	kcv_graph_set_training(g, 1); /* batch norms on batch statistics */
 	init_params(g);
 	kcv_rng rng;
 	kcv_rng_seed(&rng, 11, 0, 0, 0);

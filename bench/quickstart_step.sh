@@ -7,6 +7,7 @@
 # follows. Run from the build tree: bench/quickstart_step.sh
 #   THREADS (2) BATCH (16) SIZE (256) STEPS (10) WARMUP (3) ROUNDS (3)
 #   STEM (conv3: resnet_custom's stem; also conv7, conv3_pool)
+#   NORM (batch: the quickstart's backbone norm, training mode; or group)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${THREADS:-2}
@@ -16,6 +17,7 @@ steps=${STEPS:-10}
 warmup=${WARMUP:-3}
 rounds=${ROUNDS:-3}
 stem=${STEM:-conv3}
+norm=${NORM:-batch}
 py=/usr/bin/python3
 tmp=$(mktemp -d /tmp/kcv-bench-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -23,9 +25,9 @@ trap 'rm -rf "$tmp"' EXIT
 gcc -O2 -std=c11 -Wall -Wextra -Iinclude -o "$tmp/step" bench/quickstart_step.c -L.libs -lkcv \
 	-Wl,-rpath,"$PWD/.libs" $(pkg-config --cflags --libs jansson) -lm
 spec="{\"plugin\": \"resnet_custom\", \"depths\": [1, 1, 1, 1], \"widths\": [32, 64, 128, 256],
- \"stem\": \"$stem\", \"stem_width\": 32, \"norm\": \"group\", \"norm_groups\": 8, \"trainable\": true}"
+ \"stem\": \"$stem\", \"stem_width\": 32, \"norm\": \"$norm\", \"norm_groups\": 8, \"trainable\": true}"
 echo "# $(date -u +%F) $(uname -m), $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# batch $batch, ${size}x${size}, $threads threads, stem $stem; best step of $rounds rounds x $steps steps"
+echo "# batch $batch, ${size}x${size}, $threads threads, stem $stem, backbone norm $norm; best step of $rounds rounds x $steps steps"
 
 for r in $(seq "$rounds"); do
 	"$tmp/step" --threads "$threads" --batch "$batch" --size "$size" --steps "$steps" \
@@ -33,7 +35,7 @@ for r in $(seq "$rounds"); do
 		$([ "$r" = "$rounds" ] && echo --profile) >>"$tmp/kcv.json" 2>"$tmp/profile.txt"
 	OMP_NUM_THREADS=$threads MALLOC_MMAP_THRESHOLD_=17179869184 MALLOC_TRIM_THRESHOLD_=17179869184 \
 		MALLOC_TOP_PAD_=1073741824 "$py" bench/quickstart_step_torch.py "$threads" "$batch" "$size" \
-		"$steps" "$warmup" "$stem" >>"$tmp/torch.json"
+		"$steps" "$warmup" "$stem" "$norm" >>"$tmp/torch.json"
 done
 
 "$py" - "$tmp/kcv.json" "$tmp/torch.json" <<'EOF'

@@ -1,5 +1,5 @@
 """The quickstart's training step in PyTorch: the network of
-bench/quickstart_step.c (resnet_custom backbone with group norm, FPN of 64
+bench/quickstart_step.c (resnet_custom backbone with batch or group norm, FPN of 64
 channels on P3-P5, two heads of two 3x3 convolutions with group norm, mean
 of squares of the outputs as the loss), forward + backward, no optimizer.
 float32, channels_last. Run by bench/quickstart_step.sh; prints one JSON
@@ -18,8 +18,11 @@ import torch.nn.functional as F
 FPN, CLASSES, GROUPS, HEAD_GROUPS = 64, 6, 8, 16
 
 
+NORM = sys.argv[7] if len(sys.argv) > 7 else "batch"
+
+
 def gn(c):
-    return nn.GroupNorm(GROUPS, c)
+    return nn.BatchNorm2d(c) if NORM == "batch" else nn.GroupNorm(GROUPS, c)
 
 
 class Block(nn.Module):

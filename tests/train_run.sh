@@ -1,7 +1,8 @@
 #!/bin/bash
 # kcv run / evaluate / predict end to end on a tiny pipeline: the files a run
 # writes, --json shapes, determinism, resume (after an epoch and after Ctrl-C)
-# giving bit-identical results, non-finite losses, decoder swaps and errors.
+# giving bit-identical results (the backbone's batch norms and their running
+# statistics included), non-finite losses, decoder swaps and errors.
 . "$KCV_TEST_SRCDIR/lib.sh"
 P="$SRC/tests/pipelines/train/tiny.json"
 export KCV_LOG=warning
@@ -113,6 +114,21 @@ expect_status 0 "the same run uninterrupted" -- "$KCV" run "$P" --out "$TMP/e" -
 	--set train.steps_per_epoch=400 --set train.epochs=1 --set predict.images=0
 same_weights "$TMP/d/checkpoints/last.safetensors" "$TMP/e/checkpoints/last.safetensors" &&
 	pass "interrupted + resumed == uninterrupted, bit for bit" || fail "resume after SIGINT differs"
+
+# ---- batch norm: running statistics in the checkpoint; group norm trains too --
+"$PY" - "$TMP/a/checkpoints/last.safetensors" <<PYEOF && pass "the checkpoint holds the batch norms' running statistics, moved by training" || fail "running statistics missing or never updated"
+import sys
+sys.path.insert(0, "$SRC/tests")
+import numpy as np, st_io
+t = st_io.load(sys.argv[1])
+t = t[0] if isinstance(t, tuple) else t
+m, v = t["layer1.0.bn1.running_mean"], t["layer1.0.bn1.running_var"]
+assert np.all(np.isfinite(m)) and np.all(v > 0), (m, v)
+assert np.abs(m).max() > 1e-3 and np.abs(v - 1).max() > 1e-3, "still at the initial 0 / 1"
+PYEOF
+expect_status 0 "the tiny pipeline with group norm in the backbone" -- "$KCV" run "$P" \
+	--out "$TMP/gn" --quiet --set model.backbone.norm=group --set model.backbone.norm_groups=4 \
+	--set train.epochs=1 --set predict.images=0
 
 # ---- evaluate and predict on the checkpoint ---------------------------------
 CK="$TMP/a/checkpoints/last.safetensors"
