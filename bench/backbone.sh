@@ -35,6 +35,6 @@ gflop_per_image=$("$py" -c "print($kcv_gflops / $kcv_ips)")
 t_gflops=$("$py" -c "print('%.1f' % ($t_ips * $gflop_per_image))")
 
 printf '%-32s %12s %10s %12s %14s\n' "side" "images/s" "GFLOP/s" "peak RSS MB" "of sgemm peak"
-printf '%-32s %12s %10s %12s %13.0f%%\n' "kcv (im2col + own AVX-512 GEMM)" "$kcv_ips" "$kcv_gflops" "$kcv_rss" "$("$py" -c "print(100 * $kcv_gflops / $sgemm)")"
+printf '%-32s %12s %10s %12s %13.0f%%\n' "kcv (Winograd/im2col, own GEMM)" "$kcv_ips" "$kcv_gflops" "$kcv_rss" "$("$py" -c "print(100 * $kcv_gflops / $sgemm)")"
 printf '%-32s %12s %10s %12s %13.0f%%\n' "PyTorch $("$py" -c 'import torch; print(torch.__version__)') (oneDNN)" "$t_ips" "$t_gflops" "$t_rss" "$("$py" -c "print(100 * $t_gflops / $sgemm)")"
 printf '%-32s %12s %10s\n' "OpenBLAS sgemm 4096^3" "" "$sgemm"
