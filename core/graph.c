@@ -231,20 +231,35 @@ size_t kcv_graph_persistent_bytes(const kcv_graph *g)
 	return g->persistent_bytes;
 }
 
+static double node_flops(const kcv_graph *g, const gnode *n)
+{
+	const kcv_op_def *def = kcv_op_get(n->op);
+	if (!def->flops)
+		return 0;
+	kcv_shape in[KCV_OP_MAX_IN];
+	for (int i = 0; i < n->n_in; i++)
+		in[i] = g->nodes[n->in[i]].shape;
+	return def->flops(in, n->n_in, n->params, &n->shape);
+}
+
 double kcv_graph_forward_flops(const kcv_graph *g)
 {
 	double total = 0;
-	for (size_t k = 0; k < g->n; k++) {
-		const gnode *n = &g->nodes[k];
-		if (n->kind != NODE_OP)
-			continue;
-		const kcv_op_def *def = kcv_op_get(n->op);
-		if (!def->flops)
-			continue;
-		kcv_shape in[KCV_OP_MAX_IN];
-		for (int i = 0; i < n->n_in; i++)
-			in[i] = g->nodes[n->in[i]].shape;
-		total += def->flops(in, n->n_in, n->params, &n->shape);
+	for (size_t k = 0; k < g->n; k++)
+		if (g->nodes[k].kind == NODE_OP)
+			total += node_flops(g, &g->nodes[k]);
+	return total;
+}
+
+double kcv_graph_backward_flops(const kcv_graph *g)
+{
+	double total = 0;
+	for (size_t j = 0; j < g->n_bsteps; j++) {
+		const gnode *n = &g->nodes[g->bsteps[j].node];
+		int grads = 0; /* the gradients of the first two inputs (x, w) */
+		for (int i = 0; i < n->n_in && i < 2; i++)
+			grads += g->bsteps[j].mode[i] >= 0;
+		total += grads * node_flops(g, n);
 	}
 	return total;
 }

@@ -14,8 +14,9 @@ static const char help[] =
 	"step (forward, backward, optimiser update) and inference (forward and the\n"
 	"decoder). Weights are the model's initialisation (ImageNet backbones need\n"
 	"their file). --profile prints the time of each op.\n\n"
-	"  --json  {\"train_images_per_s\", \"inference_images_per_s\", \"gflops\",\n"
-	"          \"peak_rss_mb\", ...}\n";
+	"  --json  {\"train_images_per_s\", \"inference_images_per_s\", \"gflops\" (the train\n"
+	"          step's, or inference's with --inference), \"inference_gflops\",\n"
+	"          \"peak_rss_mb\", \"forward_gflop_per_image\", \"train_gflop_per_image\", ...}\n";
 
 int cmd_bench(int argc, char **argv)
 {
@@ -74,11 +75,13 @@ int cmd_bench(int argc, char **argv)
 	} else {
 		json_t *t = json_object_get(res, "train_images_per_s");
 		if (json_is_number(t))
-			printf("train step:  %8.2f images/s\n", json_number_value(t));
-		printf("inference:   %8.2f images/s (decoder included)\n",
-		       json_number_value(json_object_get(res, "inference_images_per_s")));
-		printf("achieved:    %8.1f GFLOP/s (%.2f GFLOP per image forward)\n",
-		       json_number_value(json_object_get(res, "gflops")),
+			printf("train step:  %8.2f images/s, %.1f GFLOP/s (%.2f GFLOP per image)\n",
+			       json_number_value(t), json_number_value(json_object_get(res, "gflops")),
+			       json_number_value(json_object_get(res, "train_gflop_per_image")));
+		printf("inference:   %8.2f images/s, %.1f GFLOP/s (%.2f GFLOP per image forward; "
+		       "decoder included)\n",
+		       json_number_value(json_object_get(res, "inference_images_per_s")),
+		       json_number_value(json_object_get(res, "inference_gflops")),
 		       json_number_value(json_object_get(res, "forward_gflop_per_image")));
 		printf("peak RSS:    %8.0f MB\n", json_number_value(json_object_get(res, "peak_rss_mb")));
 	}

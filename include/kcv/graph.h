@@ -232,6 +232,10 @@ KCV_API size_t kcv_graph_arena_bytes(const kcv_graph *g);
 KCV_API size_t kcv_graph_persistent_bytes(const kcv_graph *g);
 /* Forward floating-point operations per run (multiply-add = 2). */
 KCV_API double kcv_graph_forward_flops(const kcv_graph *g);
+/* The backward pass's: each op's forward count once per gradient it
+ * computes of its first two inputs (a convolution's dX and dW, a matmul's
+ * two operands); nothing for frozen parts that need no gradient. */
+KCV_API double kcv_graph_backward_flops(const kcv_graph *g);
 
 /* Per-op timing: 1 to record the time of each op kind in runs. */
 KCV_API void kcv_graph_set_profiling(kcv_graph *g, int on);
