@@ -1,6 +1,7 @@
 /* Running a compiled graph: the forward steps in creation order, the
  * backward steps in the order autodiff.c fixed. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <kcv/image.h>
@@ -38,6 +39,16 @@ static void fill_call(const kcv_graph *g, const gnode *nd, kcv_op_call *c)
 	c->training = g->training;
 }
 
+/* Profiling: the time of one op run, by op kind and by node. */
+static void record(kcv_graph *g, size_t node, int pass, double ms)
+{
+	kcv_op op = g->nodes[node].op;
+	g->prof_ms[op][pass] += ms;
+	g->prof_calls[op][pass]++;
+	if (g->prof_node)
+		g->prof_node[2 * node + (size_t)pass] += ms;
+}
+
 kcv_status kcv_graph_forward(kcv_graph *g, kcv_error *err)
 {
 	if (!g->compiled)
@@ -55,10 +66,8 @@ kcv_status kcv_graph_forward(kcv_graph *g, kcv_error *err)
 		fill_call(g, nd, &c);
 		double t0 = g->profiling ? kcv_now() : 0;
 		def->forward(&c);
-		if (g->profiling) {
-			g->prof_ms[nd->op][0] += 1e3 * (kcv_now() - t0);
-			g->prof_calls[nd->op][0]++;
-		}
+		if (g->profiling)
+			record(g, k, 0, 1e3 * (kcv_now() - t0));
 	}
 	g->ran_forward = 1;
 	return KCV_OK;
@@ -87,10 +96,8 @@ kcv_status kcv_graph_run_backward(kcv_graph *g, kcv_error *err)
 		c.scratch = g->scratch;
 		double t0 = g->profiling ? kcv_now() : 0;
 		def->backward(&c);
-		if (g->profiling) {
-			g->prof_ms[nd->op][1] += 1e3 * (kcv_now() - t0);
-			g->prof_calls[nd->op][1]++;
-		}
+		if (g->profiling)
+			record(g, (size_t)b->node, 1, 1e3 * (kcv_now() - t0));
 	}
 	g->ran_forward = 0;
 	return KCV_OK;
@@ -109,11 +116,31 @@ int kcv_graph_training(const kcv_graph *g)
 void kcv_graph_set_profiling(kcv_graph *g, int on)
 {
 	g->profiling = on;
+	free(g->prof_node);
+	g->prof_node = NULL;
 	if (on) {
 		memset(g->prof_ms, 0, sizeof(g->prof_ms));
 		memset(g->prof_calls, 0, sizeof(g->prof_calls));
+		/* per node too when memory allows (the kinds' table does not need it) */
+		g->prof_node = calloc(2 * (g->n ? g->n : 1), sizeof(double));
 	}
 }
+
+/* "conv2d head.cls.0.weight [8,64,64,256] -> [8,64,64,256]": the op, the
+ * first named input (a parameter: which layer it is), the shapes. */
+static void describe(const kcv_graph *g, size_t k, char *buf, size_t size)
+{
+	const gnode *nd = &g->nodes[k];
+	const char *name = NULL;
+	for (int i = 0; i < nd->n_in && !name; i++)
+		name = g->nodes[nd->in[i]].name;
+	char in[96], out[96];
+	kcv_shape_format(&g->nodes[nd->in[0]].shape, in, sizeof(in));
+	kcv_shape_format(&nd->shape, out, sizeof(out));
+	snprintf(buf, size, "%s %s %s -> %s", kcv_op_get(nd->op)->name, name ? name : "", in, out);
+}
+
+#define PROFILE_TOP 15
 
 void kcv_graph_print_profile(const kcv_graph *g, void *stream)
 {
@@ -128,4 +155,28 @@ void kcv_graph_print_profile(const kcv_graph *g, void *stream)
 				fprintf(f, "%-20s %-8s %10llu %10.1f %6.1f%%\n", kcv_op_get((kcv_op)op)->name,
 				        p ? "backward" : "forward", (unsigned long long)g->prof_calls[op][p],
 				        g->prof_ms[op][p], total > 0 ? 100.0 * g->prof_ms[op][p] / total : 0.0);
+	if (!g->prof_node || total <= 0)
+		return;
+	/* the slowest single nodes: where a kind's time comes from */
+	size_t top[PROFILE_TOP];
+	int nt = 0;
+	for (size_t i = 0; i < 2 * g->n; i++) {
+		if (g->prof_node[i] <= 0)
+			continue;
+		int at = nt < PROFILE_TOP ? nt++ : PROFILE_TOP;
+		while (at > 0 && g->prof_node[top[at - 1]] < g->prof_node[i]) {
+			if (at < PROFILE_TOP)
+				top[at] = top[at - 1];
+			at--;
+		}
+		if (at < PROFILE_TOP)
+			top[at] = i;
+	}
+	fprintf(f, "slowest nodes:\n%-8s %10s %7s  %s\n", "pass", "ms", "share", "node");
+	for (int i = 0; i < nt; i++) {
+		char what[320];
+		describe(g, top[i] / 2, what, sizeof(what));
+		fprintf(f, "%-8s %10.1f %6.1f%%  %s\n", top[i] % 2 ? "backward" : "forward",
+		        g->prof_node[top[i]], 100.0 * g->prof_node[top[i]] / total, what);
+	}
 }

@@ -64,6 +64,7 @@ struct kcv_graph {
 	int profiling;
 	double prof_ms[KCV_OP_COUNT][2]; /* forward, backward */
 	uint64_t prof_calls[KCV_OP_COUNT][2];
+	double *prof_node;     /* [node][forward, backward] ms; NULL unless profiling */
 	int ran_forward;
 	int training;          /* kcv_graph_set_training */
 };

@@ -166,6 +166,15 @@ START_TEST(test_conv_1x1_sgemm)
 	run_case("1x1 relu", 2, 3, 5, 4, 1, 1, 7, &b, 0);
 	conv_case c = {.bias = 1, .p.relu = 1, .p.groups = 2};
 	run_case("1x1 groups 2 relu", 2, 3, 4, 6, 1, 1, 4, &c, 0);
+	/* 1x1 from <= 4 channels into <= 32: one or two vectors per pixel, 8
+	 * pixels of a row at a time, over many threads' ranges (the input
+	 * normalisation's 3 -> 3; 20 outputs: a masked second vector) */
+	conv_case d = {.bias = 1};
+	run_case("1x1 3 -> 3 bias, many pixels", 3, 37, 41, 3, 1, 1, 3, &d, 0);
+	conv_case e = {.bias = 1, .residual = 1, .p.relu = 1};
+	run_case("1x1 4 -> 20 bias residual relu", 2, 19, 23, 4, 1, 1, 20, &e, 0);
+	conv_case f = {.p.relu = 1};
+	run_case("1x1 2 -> 16 relu", 2, 9, 13, 2, 1, 1, 16, &f, 0);
 }
 END_TEST
 
