@@ -43,10 +43,13 @@ static void ref_bn(const void *ctx, const double *const *in, const kcv_shape *s,
 	}
 }
 
-static void bn_case(const char *label, kcv_shape xs, int training, float eps)
+/* follow: kcv_op_batch_norm_train, which follows the graph's training mode
+ * (set to `training`): batch statistics (mean and var get no gradient) in
+ * training, the running ones (differentiable) otherwise. */
+static void bn_case_mode(const char *label, kcv_shape xs, int training, float eps, int follow)
 {
 	ot t;
-	ot_begin(&t, label, (uint64_t)numel(&xs) + (uint64_t)training);
+	ot_begin(&t, label, (uint64_t)numel(&xs) + (uint64_t)training + 7u * (uint64_t)follow);
 	int c = (int)xs.d[xs.rank - 1];
 	kcv_node x = ot_leaf(&t, xs, 1, -2, 3);
 	kcv_node gamma = ot_leaf(&t, ot_shape(1, c), 1, 0.5, 1.5);
@@ -55,8 +58,19 @@ static void bn_case(const char *label, kcv_shape xs, int training, float eps)
 	kcv_node mean = ot_leaf(&t, ot_shape(1, c), !training, -0.5, 0.5);
 	kcv_node var = ot_leaf(&t, ot_shape(1, c), !training, 0.5, 2);
 	norm_case nc = {eps, training, 0};
-	kcv_node y = kcv_op_batch_norm(t.g, x, gamma, beta, mean, var, eps, training);
+	kcv_node y;
+	if (follow) {
+		kcv_graph_set_training(t.g, training);
+		y = kcv_op_batch_norm_train(t.g, x, gamma, beta, mean, var, eps, 0.1f);
+	} else {
+		y = kcv_op_batch_norm(t.g, x, gamma, beta, mean, var, eps, training);
+	}
 	ot_check(&t, y, xs, ref_bn, &nc);
+}
+
+static void bn_case(const char *label, kcv_shape xs, int training, float eps)
+{
+	bn_case_mode(label, xs, training, eps, 0);
 }
 
 START_TEST(test_batch_norm)
@@ -68,29 +82,10 @@ START_TEST(test_batch_norm)
 }
 END_TEST
 
-/* kcv_op_batch_norm_train follows the graph's training mode: batch
- * statistics (mean and var get no gradient) in training, the running ones
- * (differentiable, as kcv_op_batch_norm inference) otherwise. */
-static void bn_follow_case(const char *label, kcv_shape xs, int training)
-{
-	ot t;
-	ot_begin(&t, label, (uint64_t)numel(&xs) + 7u);
-	int c = (int)xs.d[xs.rank - 1];
-	kcv_node x = ot_leaf(&t, xs, 1, -2, 3);
-	kcv_node gamma = ot_leaf(&t, ot_shape(1, c), 1, 0.5, 1.5);
-	kcv_node beta = ot_leaf(&t, ot_shape(1, c), 1, -1, 1);
-	kcv_node mean = ot_leaf(&t, ot_shape(1, c), !training, -0.5, 0.5);
-	kcv_node var = ot_leaf(&t, ot_shape(1, c), !training, 0.5, 2);
-	norm_case nc = {1e-3, training, 0};
-	kcv_graph_set_training(t.g, training);
-	kcv_node y = kcv_op_batch_norm_train(t.g, x, gamma, beta, mean, var, 1e-3f, 0.1f);
-	ot_check(&t, y, xs, ref_bn, &nc);
-}
-
 START_TEST(test_batch_norm_follow)
 {
-	bn_follow_case("bn follow, training mode", ot_shape(4, 2, 3, 5, 4), 1);
-	bn_follow_case("bn follow, inference mode", ot_shape(4, 2, 3, 4, 5), 0);
+	bn_case_mode("bn follow, training mode", ot_shape(4, 2, 3, 5, 4), 1, 1e-3f, 1);
+	bn_case_mode("bn follow, inference mode", ot_shape(4, 2, 3, 4, 5), 0, 1e-3f, 1);
 }
 END_TEST
 
