@@ -28,6 +28,7 @@
  * the residual all read. The 3x3 stride-1 convolutions run on Winograd
  * F(2x2, 3x3) instead (conv2d_winograd.c), with the same masked dY, bias and
  * residual passes. */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -365,16 +366,19 @@ typedef struct fwd_job {
 	float *out;
 	char *bufs;
 	int64_t parts;
+	_Atomic size_t next; /* the next block to claim */
 } fwd_job;
 
+/* Each part claims blocks one at a time until none is left, so a thread the
+ * machine slows down takes fewer (blocks write disjoint rows: the result does
+ * not depend on who ran which). */
 static void fwd_part(void *ctx, size_t t)
 {
-	const fwd_job *j = ctx;
+	fwd_job *j = ctx;
 	const kcv_conv_geom *g = j->g;
-	size_t lo, hi;
-	kcv_pool_chunk((size_t)j->p->blocks, (size_t)j->parts, t, &lo, &hi);
 	float *col = (float *)(j->bufs + t * align64((size_t)j->p->buf * sizeof(float)));
-	for (size_t b = lo; b < hi; b++) {
+	for (size_t b; (b = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) <
+	               (size_t)j->p->blocks;) {
 		int64_t r0 = (int64_t)b * j->p->rb, rows = min64(j->p->rb, g->m - r0);
 		const float *a = j->x + r0 * g->cin;
 		int64_t lda = g->cin;
@@ -506,6 +510,7 @@ void kcv_conv_fast_forward(const kcv_conv_geom *g, const kcv_op_call *c)
 	fwd_job j = {.g = g, .p = &p, .x = c->in[0], .bias = g->bias ? c->in[2] : NULL,
 	             .res = g->res >= 0 ? c->in[g->res] : NULL, .wp = wp, .out = c->out,
 	             .bufs = sp + p.col_off, .parts = parts_of(c->pool, p.blocks)};
+	atomic_init(&j.next, 0);
 	kcv_pool_run(c->pool, (size_t)j.parts, fwd_part, &j);
 }
 

@@ -21,6 +21,7 @@
  * F(2x2, 3x3)'s matrices have entries 0, +-1 and +-1/2: the transforms are
  * adds, and the results differ from the direct sum by rounding only (a few
  * ulp of the partial sums). */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -392,18 +393,21 @@ typedef struct conv_job {
 	size_t thread_bytes;
 	out_args oa;
 	int64_t parts;
+	_Atomic size_t next; /* the next block to claim */
 } conv_job;
 
+/* Each part claims blocks one at a time until none is left, so a thread the
+ * machine slows down takes fewer (blocks write disjoint outputs: the result
+ * does not depend on who ran which). */
 static void conv_part(void *ctx, size_t t)
 {
-	const conv_job *j = ctx;
+	conv_job *j = ctx;
 	const wino_dims *d = j->d;
-	size_t lo, hi;
-	kcv_pool_chunk((size_t)d->blocks, (size_t)j->parts, t, &lo, &hi);
 	float *v = (float *)(j->bufs + t * j->thread_bytes);
 	float *mm = v + 16 * d->tb * d->ci;
 	const size_t ps = kcv_gemm_packed_b_floats(d->ci, d->co);
-	for (size_t b = lo; b < hi; b++) {
+	for (size_t b; (b = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) <
+	               (size_t)d->blocks;) {
 		int64_t t0 = (int64_t)b * d->tb, nt = min64(d->tb, d->tiles - t0);
 		input_transform(d, j->in, t0, nt, v);
 		for (int xi = 0; xi < 16; xi++)
@@ -426,6 +430,7 @@ static void run_conv(const kcv_conv_geom *g, const wino_plan *p, kcv_pool *pool,
 	conv_job j = {.d = d, .in = in, .up = up, .out = out, .bufs = scratch + p->thread_off,
 	              .thread_bytes = p->thread_bytes, .oa = *oa,
 	              .parts = parts_of(pool, d->blocks)};
+	atomic_init(&j.next, 0);
 	kcv_pool_run(pool, (size_t)j.parts, conv_part, &j);
 }
 
