@@ -527,6 +527,7 @@ typedef struct bwd_job {
 	char *bufs;
 	int acc_dx, acc_dw;
 	int64_t parts;
+	_Atomic size_t next; /* dW: the next task to claim */
 } bwd_job;
 
 static void mask_range(void *ctx, size_t lo, size_t hi)
@@ -562,16 +563,17 @@ static void db_chunk(void *ctx, size_t t)
 
 /* ---- backward: dW ------------------------------------------------------------ */
 
+/* Parts claim (split, column slice) tasks one at a time: each task writes
+ * its own columns of its own split, so who ran it does not change a bit. */
 static void dw_part(void *ctx, size_t t)
 {
-	const bwd_job *j = ctx;
+	bwd_job *j = ctx;
 	const kcv_conv_geom *g = j->g;
 	const bwd_plan *p = j->p;
-	size_t lo, hi;
-	kcv_pool_chunk((size_t)p->dw_tasks, (size_t)j->parts, t, &lo, &hi);
 	float *col = (float *)(j->bufs + t * (align64((size_t)p->buf * sizeof(float)) +
 	                                      align64((size_t)p->dxbuf * sizeof(float))));
-	for (size_t task = lo; task < hi; task++) {
+	for (size_t task; (task = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) <
+	                  (size_t)p->dw_tasks;) {
 		int64_t s = (int64_t)task / p->nslices, sl = (int64_t)task % p->nslices;
 		int64_t k0 = sl * p->kslice, k1 = min64(k0 + p->kslice, g->k), kl = k1 - k0;
 		int64_t m0 = s * p->split_rows, m1 = min64(m0 + p->split_rows, g->m);
@@ -778,6 +780,7 @@ void kcv_conv_fast_backward(const kcv_conv_geom *g, const kcv_op_grad_call *c)
 	}
 	if (j.dw) {
 		j.parts = parts_of(f->pool, p.dw_tasks);
+		atomic_init(&j.next, 0);
 		kcv_pool_run(f->pool, (size_t)j.parts, dw_part, &j);
 		if (p.splits > 1)
 			kcv_ops_parallel(f->pool, (size_t)(g->k * g->cout), KCV_GRAIN, dw_reduce, &j);

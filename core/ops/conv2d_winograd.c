@@ -462,18 +462,21 @@ typedef struct dw_job {
 	char *bufs;
 	int acc;
 	int64_t parts;
+	_Atomic size_t next; /* the next split to claim */
 } dw_job;
 
+/* Parts claim splits one at a time (each split sums its own tiles into its
+ * own dU part, added in split order afterwards: the same bits whoever ran
+ * it). */
 static void dw_part(void *ctx, size_t t)
 {
-	const dw_job *j = ctx;
+	dw_job *j = ctx;
 	const wino_plan *p = j->p;
 	const wino_dims *d = &p->d;
-	size_t lo, hi;
-	kcv_pool_chunk((size_t)p->splits, (size_t)j->parts, t, &lo, &hi);
 	float *v = (float *)(j->bufs + t * p->thread_bytes);
 	float *dm = v + 16 * d->tb * d->ci;
-	for (size_t s = lo; s < hi; s++) {
+	for (size_t s; (s = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) <
+	               (size_t)p->splits;) {
 		float *du = j->du + (int64_t)s * 16 * d->ci * d->co;
 		int64_t s0 = (int64_t)s * p->split_tiles, s1 = min64(s0 + p->split_tiles, d->tiles);
 		if (s1 <= s0) {
@@ -540,6 +543,7 @@ void kcv_conv_wino_dw(const kcv_conv_geom *g, kcv_pool *pool, const float *x, co
 	char *sp = scratch;
 	dw_job j = {.p = &p, .x = x, .dy = dy, .du = (float *)(sp + p.u_off), .dw = dw,
 	            .bufs = sp + p.thread_off, .acc = accumulate, .parts = parts_of(pool, p.splits)};
+	atomic_init(&j.next, 0);
 	kcv_pool_run(pool, (size_t)j.parts, dw_part, &j);
 	kcv_ops_parallel(pool, (size_t)g->cin, 16, dw_finish, &j);
 }
