@@ -126,12 +126,16 @@ void kcv_graph_set_profiling(kcv_graph *g, int on)
 	}
 }
 
-/* "conv2d head.cls.0.weight [8,64,64,256] -> [8,64,64,256]": the op, the
- * first named input (a parameter: which layer it is), the shapes. */
+/* "conv2d head.cls.0.weight [8,64,64,256] -> [8,64,64,256]": the op, its
+ * first parameter input (which layer it is; for ops without one, the first
+ * named input), the shapes. */
 static void describe(const kcv_graph *g, size_t k, char *buf, size_t size)
 {
 	const gnode *nd = &g->nodes[k];
 	const char *name = NULL;
+	for (int i = 0; i < nd->n_in && !name; i++)
+		if (g->nodes[nd->in[i]].kind == NODE_PARAM)
+			name = g->nodes[nd->in[i]].name;
 	for (int i = 0; i < nd->n_in && !name; i++)
 		name = g->nodes[nd->in[i]].name;
 	char in[96], out[96];

@@ -185,11 +185,6 @@ static void rplan_make(rplan *p, const kcv_shape *x, const kcv_shape *out)
 	}
 }
 
-static size_t align64(size_t x)
-{
-	return (x + 63) & ~(size_t)63;
-}
-
 static size_t rplan_scratch(const rplan *p, const kcv_shape *x)
 {
 	if (p->n_sum == 1)
@@ -245,7 +240,7 @@ size_t kcv_binary_scratch(const kcv_binary_def *def, const kcv_shape *in, const 
 			continue;
 		rplan rp;
 		rplan_make(&rp, &in[x], out);
-		size_t need = (def->grad[x] ? align64((size_t)n * sizeof(float)) : 0) +
+		size_t need = (def->grad[x] ? kcv_align64((size_t)n * sizeof(float)) : 0) +
 		              rplan_scratch(&rp, &in[x]);
 		if (need > best)
 			best = need;
@@ -281,7 +276,7 @@ void kcv_binary_backward(const kcv_binary_def *def, const kcv_op_grad_call *c)
 			map_run(f->pool, &p, def->grad[x], c->d_out, f->in[0], f->in[1], tmp, 0);
 			g = tmp;
 			scale = 1.0f;
-			scratch += align64((size_t)p.numel * sizeof(float));
+			scratch += kcv_align64((size_t)p.numel * sizeof(float));
 		}
 		reduce_to(f->pool, &rp, xs, g, scale, dst, acc, scratch);
 	}

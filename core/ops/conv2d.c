@@ -166,11 +166,6 @@ static int64_t tile_rows(const conv_geom *g, int backward)
 	return t;
 }
 
-static size_t align64(size_t x)
-{
-	return (x + 63) & ~(size_t)63;
-}
-
 static size_t conv_scratch(const kcv_shape *in, int n_in, const void *params,
                            const kcv_shape *out, int backward)
 {
@@ -182,12 +177,12 @@ static size_t conv_scratch(const kcv_shape *in, int n_in, const void *params,
 		return kcv_conv_fast_scratch(&g, backward);
 	size_t t = (size_t)tile_rows(&g, backward), f = sizeof(float);
 	if (!backward)
-		return g.direct ? 0 : align64(t * (size_t)g.k * f);
-	size_t bytes = align64((size_t)g.cout * sizeof(double));
+		return g.direct ? 0 : kcv_align64(t * (size_t)g.k * f);
+	size_t bytes = kcv_align64((size_t)g.cout * sizeof(double));
 	if (!g.direct)
-		bytes += 2 * align64(t * (size_t)g.k * f);
+		bytes += 2 * kcv_align64(t * (size_t)g.k * f);
 	if (g.relu)
-		bytes += align64(t * (size_t)g.cout * f);
+		bytes += kcv_align64(t * (size_t)g.cout * f);
 	return bytes;
 }
 
@@ -514,13 +509,13 @@ static void conv_backward(const kcv_op_grad_call *c)
 	int64_t tile = tile_rows(&g, 1), parts = kcv_pool_threads(f->pool);
 	char *sp = c->scratch;
 	double *dbsum = (double *)sp;
-	sp += align64((size_t)g.cout * sizeof(double));
+	sp += kcv_align64((size_t)g.cout * sizeof(double));
 	float *col = NULL, *dcol = NULL, *mbuf = NULL;
 	if (!g.direct) {
 		col = (float *)sp;
-		sp += align64((size_t)(tile * g.k) * sizeof(float));
+		sp += kcv_align64((size_t)(tile * g.k) * sizeof(float));
 		dcol = (float *)sp;
-		sp += align64((size_t)(tile * g.k) * sizeof(float));
+		sp += kcv_align64((size_t)(tile * g.k) * sizeof(float));
 	}
 	if (g.relu)
 		mbuf = (float *)sp;

@@ -54,21 +54,6 @@
 #define PREFETCH_BYTES 1024   /* how far ahead im2col prefetches its source rows */
 #define MAX_STRIDE 4
 
-static size_t align64(size_t bytes)
-{
-	return (bytes + 63) & ~(size_t)63;
-}
-
-static int64_t min64(int64_t a, int64_t b)
-{
-	return a < b ? a : b;
-}
-
-static int64_t max64(int64_t a, int64_t b)
-{
-	return a > b ? a : b;
-}
-
 int kcv_conv_fast_ok(const kcv_conv_geom *g)
 {
 	return g->groups == 1 && g->kh <= MAX_TAPS && g->kw <= MAX_TAPS && g->sh <= MAX_STRIDE &&
@@ -176,8 +161,8 @@ static void fwd_plan_make(const kcv_conv_geom *g, fwd_plan *p)
 	p->blocks = (g->m + p->rb - 1) / p->rb;
 	p->buf = g->direct ? 0 : p->rb * g->k;
 	p->wp_off = 0;
-	p->col_off = align64(kcv_gemm_packed_b_floats(g->k, g->cout) * sizeof(float));
-	p->bytes = p->col_off + MAX_PARTS * align64((size_t)p->buf * sizeof(float));
+	p->col_off = kcv_align64(kcv_gemm_packed_b_floats(g->k, g->cout) * sizeof(float));
+	p->bytes = p->col_off + MAX_PARTS * kcv_align64((size_t)p->buf * sizeof(float));
 }
 
 typedef struct bwd_plan {
@@ -219,46 +204,46 @@ static void bwd_plan_make(const kcv_conv_geom *g, bwd_plan *p)
 		f->blocks = (f->rows + f->rb - 1) / f->rb;
 		f->packed = packed;
 		packed += (int64_t)kcv_gemm_packed_b_floats(f->kp, g->cin);
-		p->kp_max = max64(p->kp_max, f->kp);
+		p->kp_max = kcv_max64(p->kp_max, f->kp);
 		p->dx_tasks += f->blocks;
 	}
 	int strided = p->nphases > 1;
 	int64_t rbx = 0;
 	for (int i = 0; i < p->nphases; i++)
-		rbx = max64(rbx, p->ph[i].rb);
+		rbx = kcv_max64(rbx, p->ph[i].rb);
 	p->dxbuf = strided ? rbx * g->cin : 0;
 	p->buf = 0;
 	for (int i = 0; i < p->nphases; i++)
-		p->buf = max64(p->buf, p->ph[i].rb * p->ph[i].kp);
+		p->buf = kcv_max64(p->buf, p->ph[i].rb * p->ph[i].kp);
 	/* dW: slices of K (so a slice of dW stays in cache), splits of the rows */
 	p->dw_trans = g->cout <= 16;
-	int64_t per = COLBUF / max64(g->cout, 1) / 12 * 12;
+	int64_t per = COLBUF / kcv_max64(g->cout, 1) / 12 * 12;
 	p->kslice = per < 12 ? 12 : per >= g->k ? g->k : per;
 	p->nslices = (g->k + p->kslice - 1) / p->kslice;
 	int64_t want = (DW_TASKS + p->nslices - 1) / p->nslices;
-	p->splits = max64(1, min64(min64(want, DW_MAX_SPLITS), g->m / DW_MIN_SPLIT_ROWS));
+	p->splits = kcv_max64(1, kcv_min64(kcv_min64(want, DW_MAX_SPLITS), g->m / DW_MIN_SPLIT_ROWS));
 	p->split_rows = (g->m + p->splits - 1) / p->splits;
-	p->rbw = min64(MAX_BLOCK_ROWS, max64(16, COLBUF / p->kslice));
+	p->rbw = kcv_min64(MAX_BLOCK_ROWS, kcv_max64(16, COLBUF / p->kslice));
 	p->dw_tasks = p->nslices * p->splits;
 	if (!g->direct)
-		p->buf = max64(p->buf, p->rbw * p->kslice);
+		p->buf = kcv_max64(p->buf, p->rbw * p->kslice);
 	/* the bias */
 	p->db_chunks = (g->m + DB_CHUNK - 1) / DB_CHUNK;
 	/* the layout */
 	size_t off = 0, f = sizeof(float);
 	p->mask_off = off;
-	off += g->relu ? align64((size_t)(g->m * g->cout) * f) : 0;
+	off += g->relu ? kcv_align64((size_t)(g->m * g->cout) * f) : 0;
 	p->db_off = off;
-	off += g->bias ? align64((size_t)(p->db_chunks * g->cout) * sizeof(double)) : 0;
+	off += g->bias ? kcv_align64((size_t)(p->db_chunks * g->cout) * sizeof(double)) : 0;
 	p->common_end = off; /* what follows serves the im2col path only */
 	p->wp_off = off;
-	off += align64((size_t)packed * f);
+	off += kcv_align64((size_t)packed * f);
 	p->wtmp_off = off;
-	off += align64((size_t)(p->kp_max * g->cin) * f);
+	off += kcv_align64((size_t)(p->kp_max * g->cin) * f);
 	p->part_off = off;
-	off += p->splits > 1 ? align64((size_t)(p->splits * g->k * g->cout) * f) : 0;
+	off += p->splits > 1 ? kcv_align64((size_t)(p->splits * g->k * g->cout) * f) : 0;
 	p->thread_off = off;
-	off += MAX_PARTS * (align64((size_t)p->buf * f) + align64((size_t)p->dxbuf * f));
+	off += MAX_PARTS * (kcv_align64((size_t)p->buf * f) + kcv_align64((size_t)p->dxbuf * f));
 	p->bytes = off;
 }
 
@@ -275,12 +260,6 @@ size_t kcv_conv_fast_scratch(const kcv_conv_geom *g, int backward)
 	bwd_plan p;
 	bwd_plan_make(g, &p);
 	return wino ? p.common_end + kcv_conv_wino_scratch(g, 1) : p.bytes;
-}
-
-static int64_t parts_of(kcv_pool *pool, int64_t tasks)
-{
-	int64_t p = min64(kcv_pool_threads(pool), MAX_PARTS);
-	return max64(1, min64(p, tasks));
 }
 
 /* ---- im2col ---------------------------------------------------------------- */
@@ -324,7 +303,7 @@ static void im2col(const kcv_conv_geom *g, const float *x, int64_t r0, int64_t r
 		}
 		for (int64_t q = k0 / cin; q * cin < k1; q++) {
 			int64_t ky = q / g->kw, kx = q % g->kw;
-			int64_t c0 = max64(k0 - q * cin, 0), c1 = min64(k1 - q * cin, cin);
+			int64_t c0 = kcv_max64(k0 - q * cin, 0), c1 = kcv_min64(k1 - q * cin, cin);
 			int64_t iy = iy0 + ky * g->dh, ix = ix0 + kx * g->dw;
 			if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
 				zero_floats(d, c1 - c0);
@@ -376,10 +355,10 @@ static void fwd_part(void *ctx, size_t t)
 {
 	fwd_job *j = ctx;
 	const kcv_conv_geom *g = j->g;
-	float *col = (float *)(j->bufs + t * align64((size_t)j->p->buf * sizeof(float)));
+	float *col = (float *)(j->bufs + t * kcv_align64((size_t)j->p->buf * sizeof(float)));
 	for (size_t b; (b = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) <
 	               (size_t)j->p->blocks;) {
-		int64_t r0 = (int64_t)b * j->p->rb, rows = min64(j->p->rb, g->m - r0);
+		int64_t r0 = (int64_t)b * j->p->rb, rows = kcv_min64(j->p->rb, g->m - r0);
 		const float *a = j->x + r0 * g->cin;
 		int64_t lda = g->cin;
 		if (!g->direct) {
@@ -400,8 +379,9 @@ static void fwd_part(void *ctx, size_t t)
  * normalisation's 3 -> 3): a GEMM would fill a few of its 32 lanes per row,
  * so each output pixel is one or two vectors of Cout accumulators instead
  * (1.2-1.4x faster on the quickstart's input; a 3x3 stem convolution from 3
- * channels was 1.15x slower this way than im2col + GEMM), summed over the
- * taps in order
+ * channels was 1.15x slower this way than im2col + GEMM, and 8 pixels at a
+ * time sharing the weight loads no faster than one), summed over the
+ * channels in order
  * (bias, residual and ReLU after: the same roundings as the GEMM path's
  * epilogue). Rows are independent: any thread count gives the same bits. */
 
@@ -413,78 +393,45 @@ static int small_ok(const kcv_conv_geom *g)
 	return g->kh == 1 && g->kw == 1 && g->cin <= SMALL_MAX_CIN && g->cout <= SMALL_MAX_COUT;
 }
 
-/* Up to SMALL_PX pixels of one output row at a time: each weight vector is
- * loaded once for all of them, and their accumulators are independent
- * chains (one pixel alone would wait on each FMA's latency). */
-#define SMALL_PX 8
-
 static void small_rows(void *ctx, size_t lo, size_t hi)
 {
 	const fwd_job *j = ctx;
 	const kcv_conv_geom *g = j->g;
 	const int64_t cin = g->cin, cout = g->cout;
-	const __mmask16 m0 = tail_mask(cout), m1 = cout > 16 ? tail_mask(cout - 16) : 0;
+	const __mmask16 mk[2] = {tail_mask(cout), cout > 16 ? tail_mask(cout - 16) : 0};
 	const __m512 zero = _mm512_setzero_ps();
 	kcv_pos3 pos = kcv_pos3_at((int64_t)lo, g->oh, g->ow);
-	for (int64_t r = (int64_t)lo; r < (int64_t)hi;) {
-		int64_t np = min64(min64(SMALL_PX, (int64_t)hi - r), g->ow - pos.x);
-		__m512 a0[SMALL_PX], a1[SMALL_PX];
-		for (int p = 0; p < SMALL_PX; p++)
-			a0[p] = a1[p] = zero;
-		const int64_t iy0 = pos.y * g->sh - g->pt;
-		const float *img = j->x + pos.n * g->h * g->w * cin;
-		for (int64_t ky = 0; ky < g->kh; ky++) {
-			int64_t iy = iy0 + ky * g->dh;
-			if (iy < 0 || iy >= g->h)
-				continue;
-			for (int64_t kx = 0; kx < g->kw; kx++) {
-				const float *xp[SMALL_PX];
-				for (int p = 0; p < SMALL_PX; p++) {
-					int64_t ix = (pos.x + p) * g->sw - g->pl + kx * g->dw;
-					xp[p] = p < np && ix >= 0 && ix < g->w ? img + (iy * g->w + ix) * cin : NULL;
-				}
-				const float *wp = j->wp + (ky * g->kw + kx) * cin * cout;
-				for (int64_t ci = 0; ci < cin; ci++, wp += cout) {
-					__m512 w0 = _mm512_maskz_loadu_ps(m0, wp);
-					__m512 w1 = m1 ? _mm512_maskz_loadu_ps(m1, wp + 16) : zero;
-#pragma GCC unroll 8
-					for (int p = 0; p < SMALL_PX; p++) {
-						if (!xp[p])
-							continue;
-						__m512 xv = _mm512_set1_ps(xp[p][ci]);
-						a0[p] = _mm512_fmadd_ps(xv, w0, a0[p]);
-						if (m1)
-							a1[p] = _mm512_fmadd_ps(xv, w1, a1[p]);
-					}
-				}
+	for (int64_t r = (int64_t)lo; r < (int64_t)hi; r++, kcv_pos3_next(&pos)) {
+		__m512 acc[2] = {zero, zero};
+		int64_t iy = pos.y * g->sh - g->pt, ix = pos.x * g->sw - g->pl;
+		if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w) { /* else a padding pixel */
+			const float *xp = j->x + ((pos.n * g->h + iy) * g->w + ix) * cin;
+			for (int64_t ci = 0; ci < cin; ci++) {
+				__m512 xv = _mm512_set1_ps(xp[ci]);
+				for (int h = 0; h < 2 && mk[h]; h++)
+					acc[h] = _mm512_fmadd_ps(
+						xv, _mm512_maskz_loadu_ps(mk[h], j->wp + ci * cout + 16 * h), acc[h]);
 			}
 		}
-		for (int64_t p = 0; p < np; p++) {
-			float *o = j->out + (r + p) * cout;
-			const float *q = j->res ? j->res + (r + p) * cout : NULL;
-			__m512 acc[2] = {a0[p], a1[p]};
-			const __mmask16 mk[2] = {m0, m1};
-			for (int h = 0; h < 2 && mk[h]; h++) {
-				__m512 v = acc[h];
-				if (j->bias)
-					v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[h], j->bias + 16 * h));
-				if (q)
-					v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[h], q + 16 * h));
-				if (g->relu)
-					v = _mm512_max_ps(v, zero);
-				/* masked stores are slow on some CPUs (AMD Zen 4): a full
-				 * vector spills into the next pixels' channels, which their
-				 * own stores overwrite (pixels go in order); masked only
-				 * where the spill would leave this range (another thread's) */
-				if ((r + p) * cout + 16 * (h + 1) <= (int64_t)hi * cout)
-					_mm512_storeu_ps(o + 16 * h, v);
-				else
-					_mm512_mask_storeu_ps(o + 16 * h, mk[h], v);
-			}
+		float *o = j->out + r * cout;
+		const float *q = j->res ? j->res + r * cout : NULL;
+		for (int h = 0; h < 2 && mk[h]; h++) {
+			__m512 v = acc[h];
+			if (j->bias)
+				v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[h], j->bias + 16 * h));
+			if (q)
+				v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[h], q + 16 * h));
+			if (g->relu)
+				v = _mm512_max_ps(v, zero);
+			/* masked stores are slow on some CPUs (AMD Zen 4): a full vector
+			 * spills into the next pixels' channels, which their own stores
+			 * overwrite (pixels go in order); masked only where the spill
+			 * would leave this range (another thread's) */
+			if (r * cout + 16 * (h + 1) <= (int64_t)hi * cout)
+				_mm512_storeu_ps(o + 16 * h, v);
+			else
+				_mm512_mask_storeu_ps(o + 16 * h, mk[h], v);
 		}
-		r += np;
-		for (int64_t p = 0; p < np; p++)
-			kcv_pos3_next(&pos);
 	}
 }
 
@@ -509,7 +456,7 @@ void kcv_conv_fast_forward(const kcv_conv_geom *g, const kcv_op_call *c)
 	kcv_gemm_pack_b_many(c->pool, c->in[1], g->cout, 0, g->k, g->cout, wp, 0, 1);
 	fwd_job j = {.g = g, .p = &p, .x = c->in[0], .bias = g->bias ? c->in[2] : NULL,
 	             .res = g->res >= 0 ? c->in[g->res] : NULL, .wp = wp, .out = c->out,
-	             .bufs = sp + p.col_off, .parts = parts_of(c->pool, p.blocks)};
+	             .bufs = sp + p.col_off, .parts = kcv_ops_parts(c->pool, p.blocks, MAX_PARTS)};
 	atomic_init(&j.next, 0);
 	kcv_pool_run(c->pool, (size_t)j.parts, fwd_part, &j);
 }
@@ -547,7 +494,7 @@ static void db_chunk(void *ctx, size_t t)
 {
 	const bwd_job *j = ctx;
 	const int64_t cout = j->g->cout;
-	int64_t r0 = (int64_t)t * DB_CHUNK, r1 = min64(r0 + DB_CHUNK, j->g->m);
+	int64_t r0 = (int64_t)t * DB_CHUNK, r1 = kcv_min64(r0 + DB_CHUNK, j->g->m);
 	double *acc = j->dbpart + (int64_t)t * cout;
 	memset(acc, 0, (size_t)cout * sizeof(double));
 	for (int64_t r = r0; r < r1; r++) {
@@ -570,13 +517,13 @@ static void dw_part(void *ctx, size_t t)
 	bwd_job *j = ctx;
 	const kcv_conv_geom *g = j->g;
 	const bwd_plan *p = j->p;
-	float *col = (float *)(j->bufs + t * (align64((size_t)p->buf * sizeof(float)) +
-	                                      align64((size_t)p->dxbuf * sizeof(float))));
+	float *col = (float *)(j->bufs + t * (kcv_align64((size_t)p->buf * sizeof(float)) +
+	                                      kcv_align64((size_t)p->dxbuf * sizeof(float))));
 	for (size_t task; (task = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) <
 	                  (size_t)p->dw_tasks;) {
 		int64_t s = (int64_t)task / p->nslices, sl = (int64_t)task % p->nslices;
-		int64_t k0 = sl * p->kslice, k1 = min64(k0 + p->kslice, g->k), kl = k1 - k0;
-		int64_t m0 = s * p->split_rows, m1 = min64(m0 + p->split_rows, g->m);
+		int64_t k0 = sl * p->kslice, k1 = kcv_min64(k0 + p->kslice, g->k), kl = k1 - k0;
+		int64_t m0 = s * p->split_rows, m1 = kcv_min64(m0 + p->split_rows, g->m);
 		float *dst = p->splits > 1 ? j->part + s * g->k * g->cout : j->dw;
 		int first = p->splits > 1 || !j->acc_dw;
 		if (m1 <= m0 && first) { /* an empty split (tiny inputs): zeros */
@@ -585,7 +532,7 @@ static void dw_part(void *ctx, size_t t)
 			continue;
 		}
 		for (int64_t r0 = m0; r0 < m1; r0 += p->rbw, first = 0) {
-			int64_t rows = min64(p->rbw, m1 - r0);
+			int64_t rows = kcv_min64(p->rbw, m1 - r0);
 			const float *a = j->x + r0 * g->cin + k0;
 			int64_t lda = g->cin;
 			if (!g->direct) {
@@ -697,17 +644,17 @@ static void dx_part(void *ctx, size_t t)
 	const bwd_plan *p = j->p;
 	size_t lo, hi;
 	kcv_pool_chunk((size_t)p->dx_tasks, (size_t)j->parts, t, &lo, &hi);
-	char *mine = j->bufs + t * (align64((size_t)p->buf * sizeof(float)) +
-	                            align64((size_t)p->dxbuf * sizeof(float)));
+	char *mine = j->bufs + t * (kcv_align64((size_t)p->buf * sizeof(float)) +
+	                            kcv_align64((size_t)p->dxbuf * sizeof(float)));
 	float *col = (float *)mine;
-	float *tmp = (float *)(mine + align64((size_t)p->buf * sizeof(float)));
+	float *tmp = (float *)(mine + kcv_align64((size_t)p->buf * sizeof(float)));
 	int64_t task = 0;
 	for (int i = 0; i < p->nphases; i++) {
 		const dx_phase *f = &p->ph[i];
 		for (int64_t b = 0; b < f->blocks; b++, task++) {
 			if (task < (int64_t)lo || task >= (int64_t)hi)
 				continue;
-			int64_t r0 = b * f->rb, rows = min64(f->rb, f->rows - r0);
+			int64_t r0 = b * f->rb, rows = kcv_min64(f->rb, f->rows - r0);
 			if (p->nphases == 1) { /* stride 1: the rows are dX's pixels in order */
 				float *o = j->dx + r0 * g->cin;
 				if (!f->kp) {
@@ -779,7 +726,7 @@ void kcv_conv_fast_backward(const kcv_conv_geom *g, const kcv_op_grad_call *c)
 		return;
 	}
 	if (j.dw) {
-		j.parts = parts_of(f->pool, p.dw_tasks);
+		j.parts = kcv_ops_parts(f->pool, p.dw_tasks, MAX_PARTS);
 		atomic_init(&j.next, 0);
 		kcv_pool_run(f->pool, (size_t)j.parts, dw_part, &j);
 		if (p.splits > 1)
@@ -789,7 +736,7 @@ void kcv_conv_fast_backward(const kcv_conv_geom *g, const kcv_op_grad_call *c)
 		float *wp = (float *)(sp + p.wp_off);
 		pack_phases(g, &p, f->pool, j.w, (float *)(sp + p.wtmp_off), wp);
 		j.wp = wp;
-		j.parts = parts_of(f->pool, p.dx_tasks);
+		j.parts = kcv_ops_parts(f->pool, p.dx_tasks, MAX_PARTS);
 		kcv_pool_run(f->pool, (size_t)j.parts, dx_part, &j);
 	}
 }

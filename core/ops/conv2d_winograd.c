@@ -13,10 +13,10 @@
  * Tiles (2x2 outputs, 4x4 inputs) run in blocks small enough that a block's
  * transformed input V [tiles][16][Cin] and products M [tiles][16][Cout] stay
  * in the core's L2 cache (tile-major: each transform writes or reads one
- * contiguous run per tile; product xi reads rows 16*Cin apart); each of the pool's threads takes a contiguous share
- * of the blocks. The products use kcv's GEMMs (gemm.c). dW sums over the
- * tiles in parts fixed by the shape, then adds the parts in order, so results
- * never depend on the thread count.
+ * contiguous run per tile; product xi reads rows 16*Cin apart); the pool's
+ * threads claim blocks one at a time. The products use kcv's GEMMs
+ * (gemm.c). dW sums over the tiles in parts fixed by the shape, then adds
+ * the parts in order, so results never depend on the thread count.
  *
  * F(2x2, 3x3)'s matrices have entries 0, +-1 and +-1/2: the transforms are
  * adds, and the results differ from the direct sum by rounding only (a few
@@ -39,21 +39,6 @@
 #define DW_MAX_SPLITS 8
 #define DW_MIN_SPLIT_TILES 128
 #define PREFETCH_BYTES 1024
-
-static size_t align64(size_t bytes)
-{
-	return (bytes + 63) & ~(size_t)63;
-}
-
-static int64_t min64(int64_t a, int64_t b)
-{
-	return a < b ? a : b;
-}
-
-static int64_t max64(int64_t a, int64_t b)
-{
-	return a > b ? a : b;
-}
 
 static inline __mmask16 tail_mask(int64_t n)
 {
@@ -122,16 +107,16 @@ static void plan_make(const kcv_conv_geom *g, int pass, wino_plan *p)
 	const wino_dims *d = &p->d;
 	size_t f = sizeof(float), u;
 	if (pass == 2) { /* dW: parts of dU */
-		p->splits = max64(1, min64(DW_MAX_SPLITS, d->tiles / DW_MIN_SPLIT_TILES));
+		p->splits = kcv_max64(1, kcv_min64(DW_MAX_SPLITS, d->tiles / DW_MIN_SPLIT_TILES));
 		p->split_tiles = (d->tiles + p->splits - 1) / p->splits;
 		u = (size_t)(p->splits * 16 * d->ci * d->co) * f;
 	} else {
 		u = 16 * kcv_gemm_packed_b_floats(d->ci, d->co) * f;
 	}
 	p->u_off = 0;
-	p->tmp_off = align64(u);
-	p->thread_off = p->tmp_off + (pass == 2 ? 0 : align64((size_t)(16 * d->ci * d->co) * f));
-	p->thread_bytes = align64((size_t)thread_floats(d) * f);
+	p->tmp_off = kcv_align64(u);
+	p->thread_off = p->tmp_off + (pass == 2 ? 0 : kcv_align64((size_t)(16 * d->ci * d->co) * f));
+	p->thread_bytes = kcv_align64((size_t)thread_floats(d) * f);
 	p->bytes = p->thread_off + MAX_PARTS * p->thread_bytes;
 }
 
@@ -147,11 +132,6 @@ size_t kcv_conv_wino_scratch(const kcv_conv_geom *g, int backward)
 		b = p.bytes > b ? p.bytes : b;
 	}
 	return b;
-}
-
-static int64_t parts_of(kcv_pool *pool, int64_t tasks)
-{
-	return max64(1, min64(min64(kcv_pool_threads(pool), MAX_PARTS), tasks));
 }
 
 /* ---- transforms --------------------------------------------------------------- */
@@ -408,7 +388,7 @@ static void conv_part(void *ctx, size_t t)
 	const size_t ps = kcv_gemm_packed_b_floats(d->ci, d->co);
 	for (size_t b; (b = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) <
 	               (size_t)d->blocks;) {
-		int64_t t0 = (int64_t)b * d->tb, nt = min64(d->tb, d->tiles - t0);
+		int64_t t0 = (int64_t)b * d->tb, nt = kcv_min64(d->tb, d->tiles - t0);
 		input_transform(d, j->in, t0, nt, v);
 		for (int xi = 0; xi < 16; xi++)
 			kcv_gemm_nn(nt, d->co, d->ci, v + xi * d->ci, 16 * d->ci, NULL, 0, j->up + xi * ps,
@@ -429,7 +409,7 @@ static void run_conv(const kcv_conv_geom *g, const wino_plan *p, kcv_pool *pool,
 	kcv_gemm_pack_b_many(pool, tmp, d->co, d->ci * d->co, d->ci, d->co, up, (int64_t)ps, 16);
 	conv_job j = {.d = d, .in = in, .up = up, .out = out, .bufs = scratch + p->thread_off,
 	              .thread_bytes = p->thread_bytes, .oa = *oa,
-	              .parts = parts_of(pool, d->blocks)};
+	              .parts = kcv_ops_parts(pool, d->blocks, MAX_PARTS)};
 	atomic_init(&j.next, 0);
 	kcv_pool_run(pool, (size_t)j.parts, conv_part, &j);
 }
@@ -478,13 +458,13 @@ static void dw_part(void *ctx, size_t t)
 	for (size_t s; (s = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) <
 	               (size_t)p->splits;) {
 		float *du = j->du + (int64_t)s * 16 * d->ci * d->co;
-		int64_t s0 = (int64_t)s * p->split_tiles, s1 = min64(s0 + p->split_tiles, d->tiles);
+		int64_t s0 = (int64_t)s * p->split_tiles, s1 = kcv_min64(s0 + p->split_tiles, d->tiles);
 		if (s1 <= s0) {
 			memset(du, 0, (size_t)(16 * d->ci * d->co) * sizeof(float));
 			continue;
 		}
 		for (int64_t t0 = s0; t0 < s1; t0 += d->tb) {
-			int64_t nt = min64(d->tb, s1 - t0);
+			int64_t nt = kcv_min64(d->tb, s1 - t0);
 			input_transform(d, j->x, t0, nt, v);
 			grad_transform(d, j->dy, t0, nt, dm);
 			for (int xi = 0; xi < 16; xi++)
@@ -542,7 +522,8 @@ void kcv_conv_wino_dw(const kcv_conv_geom *g, kcv_pool *pool, const float *x, co
 	plan_make(g, 2, &p);
 	char *sp = scratch;
 	dw_job j = {.p = &p, .x = x, .dy = dy, .du = (float *)(sp + p.u_off), .dw = dw,
-	            .bufs = sp + p.thread_off, .acc = accumulate, .parts = parts_of(pool, p.splits)};
+	            .bufs = sp + p.thread_off, .acc = accumulate,
+	            .parts = kcv_ops_parts(pool, p.splits, MAX_PARTS)};
 	atomic_init(&j.next, 0);
 	kcv_pool_run(pool, (size_t)j.parts, dw_part, &j);
 	kcv_ops_parallel(pool, (size_t)g->cin, 16, dw_finish, &j);

@@ -13,6 +13,31 @@
 /* Elements per task of the simple elementwise loops. */
 #define KCV_GRAIN 16384
 
+/* ---- small helpers -------------------------------------------------------- */
+
+/* bytes rounded up to a cache line (scratch carving). */
+static inline size_t kcv_align64(size_t bytes)
+{
+	return (bytes + 63) & ~(size_t)63;
+}
+
+static inline int64_t kcv_min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+static inline int64_t kcv_max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+/* Parts to run `tasks` tasks in, one per thread, each with its own scratch:
+ * at least 1, at most the pool's threads, max_parts and tasks. */
+static inline int64_t kcv_ops_parts(kcv_pool *pool, int64_t tasks, int64_t max_parts)
+{
+	return kcv_max64(1, kcv_min64(kcv_min64(kcv_pool_threads(pool), max_parts), tasks));
+}
+
 /* ---- parallel loops (parallel.c) ----------------------------------------- */
 
 /* fn(ctx, lo, hi) over [0, n) in chunks of `grain` items (the last shorter),

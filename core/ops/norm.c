@@ -47,16 +47,11 @@ typedef struct nrm_state {
 	float *mu, *k1, *k2, *k3;
 } nrm_state;
 
-static size_t align64(size_t x)
-{
-	return (x + 63) & ~(size_t)63;
-}
-
 /* Bump allocation from the scratch buffer. */
 static void *take(char **p, size_t bytes)
 {
 	void *r = *p;
-	*p += align64(bytes);
+	*p += kcv_align64(bytes);
 	return r;
 }
 
@@ -67,10 +62,10 @@ static int64_t max_parts(int64_t nimg)
 
 static size_t state_bytes(int64_t nimg, int64_t c, int64_t groups)
 {
-	return align64((size_t)(max_parts(nimg) * 2 * c) * sizeof(double)) +
-	       2 * align64((size_t)(nimg * c) * sizeof(double)) +
-	       2 * align64((size_t)(nimg * groups) * sizeof(double)) +
-	       4 * align64((size_t)(nimg * c) * sizeof(float));
+	return kcv_align64((size_t)(max_parts(nimg) * 2 * c) * sizeof(double)) +
+	       2 * kcv_align64((size_t)(nimg * c) * sizeof(double)) +
+	       2 * kcv_align64((size_t)(nimg * groups) * sizeof(double)) +
+	       4 * kcv_align64((size_t)(nimg * c) * sizeof(float));
 }
 
 static void state_init(nrm_state *s, const kcv_op_call *c, void *scratch, int64_t nimg,
@@ -447,9 +442,9 @@ typedef struct gn_img {
 
 static size_t gn_img_bytes(int64_t nimg, int64_t c, int64_t groups)
 {
-	return align64((size_t)(nimg * 4 * c) * sizeof(double)) +
-	       align64((size_t)(nimg * groups) * sizeof(double)) +
-	       align64((size_t)(nimg * 4 * c) * sizeof(float));
+	return kcv_align64((size_t)(nimg * 4 * c) * sizeof(double)) +
+	       kcv_align64((size_t)(nimg * groups) * sizeof(double)) +
+	       kcv_align64((size_t)(nimg * 4 * c) * sizeof(float));
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
