@@ -74,6 +74,7 @@ const char *kcv_status_name(int code)
 	case KCV_ERR_PLUGIN: return "plugin error";
 	case KCV_ERR_INTERNAL: return "internal error";
 	case KCV_ERR_CANCELLED: return "cancelled";
+	case KCV_ERR_UNSUPPORTED: return "unsupported";
 	default: return "unknown error";
 	}
 }

@@ -37,6 +37,8 @@ static void fill_call(const kcv_graph *g, const gnode *nd, kcv_op_call *c)
 	c->scratch = g->scratch;
 	c->pool = g->pool;
 	c->training = g->training;
+	c->bf16 = g->bf16;
+	c->node = (size_t)(nd - g->nodes);
 }
 
 /* Profiling: the time of one op run, by op kind and by node. */
@@ -111,6 +113,42 @@ void kcv_graph_set_training(kcv_graph *g, int on)
 int kcv_graph_training(const kcv_graph *g)
 {
 	return g->training;
+}
+
+kcv_status kcv_graph_set_precision(kcv_graph *g, kcv_precision precision, kcv_error *err)
+{
+	if (precision == KCV_PRECISION_FLOAT32) {
+		kcv_bf16_free(g->bf16);
+		g->bf16 = NULL;
+		return KCV_OK;
+	}
+	if (precision != KCV_PRECISION_BF16)
+		return KCV_ERROR(err, KCV_ERR_INVALID, "graph", NULL, "unknown precision %d",
+		                 (int)precision);
+	if (g->bf16)
+		return KCV_OK;
+	char why[256];
+	g->bf16 = kcv_bf16_new(g->threads, why, sizeof(why));
+	if (!g->bf16)
+		return KCV_ERROR(err, KCV_ERR_UNSUPPORTED, "graph", NULL, "bfloat16: %s", why);
+	return KCV_OK;
+}
+
+kcv_status kcv_precision_check(kcv_precision precision, kcv_error *err)
+{
+	if (precision != KCV_PRECISION_BF16)
+		return KCV_OK;
+	char why[256];
+	kcv_bf16 *b = kcv_bf16_new(1, why, sizeof(why));
+	if (!b)
+		return KCV_ERROR(err, KCV_ERR_UNSUPPORTED, "graph", NULL, "bfloat16: %s", why);
+	kcv_bf16_free(b);
+	return KCV_OK;
+}
+
+kcv_precision kcv_graph_precision(const kcv_graph *g)
+{
+	return g->bf16 ? KCV_PRECISION_BF16 : KCV_PRECISION_FLOAT32;
 }
 
 void kcv_graph_set_profiling(kcv_graph *g, int on)

@@ -67,6 +67,7 @@ struct kcv_graph {
 	double *prof_node;     /* [node][forward, backward] ms; NULL unless profiling */
 	int ran_forward;
 	int training;          /* kcv_graph_set_training */
+	kcv_bf16 *bf16;        /* the backend of KCV_PRECISION_BF16, or NULL */
 };
 
 /* Record a build error (first wins) and return -1. */

@@ -42,6 +42,7 @@ void kcv_graph_free(kcv_graph *g)
 	kcv_aligned_free(g->persistent);
 	kcv_aligned_free(g->scratch);
 	kcv_pool_free(g->pool);
+	kcv_bf16_free(g->bf16);
 	free(g->prof_node);
 	free(g);
 }

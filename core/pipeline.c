@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <kcv/graph.h>
 #include <kcv/log.h>
 #include <kcv/pipeline.h>
 
@@ -15,6 +16,7 @@ typedef struct top_cfg {
 	const char *name;
 	int64_t seed;
 	int64_t threads;
+	int precision;
 	kcv_ints image_size;
 	int box_format;
 	const json_t *data, *model, *losses, *optimizer, *train, *evaluate, *predict;
@@ -28,6 +30,9 @@ _Static_assert(sizeof(box_format_choices) / sizeof(box_format_choices[0]) ==
                    KCV_BOX_FORMAT_COUNT + 1,
                "box_format_choices must list every kcv_box_format");
 
+/* in kcv_precision order */
+static const char *const precision_choices[] = {"float32", "bf16", NULL};
+
 static const kcv_option top_options[] = {
 	{"name", KCV_OPT_STRING, offsetof(top_cfg, name), NULL, 0, 0, 0, 0, NULL,
 	 "a name for the run (default: the file name)", 0},
@@ -35,6 +40,11 @@ static const kcv_option top_options[] = {
 	 "seed of every random choice (shuffle, augmentation, initialisation)", 0},
 	{"threads", KCV_OPT_INT, offsetof(top_cfg, threads), "0", 0, 1024, 0, 0, NULL,
 	 "compute threads; 0 = $KCV_THREADS or the number of cores", 0},
+	{"precision", KCV_OPT_ENUM, offsetof(top_cfg, precision), "\"float32\"", 0, 0, 0, 0,
+	 precision_choices,
+	 "float32, or bf16: convolutions in bfloat16 with float32 accumulation and master "
+	 "weights (oneDNN; needs avx512_bf16 or AMX, else float32 with a warning)",
+	 0},
 	{"image_size", KCV_OPT_INTS, offsetof(top_cfg, image_size), "[512, 512]", 8, 16384, 2, 2,
 	 NULL, "[height, width] every image is brought to", 0},
 	{"bounding_box_format", KCV_OPT_ENUM, offsetof(top_cfg, box_format), "\"xywh\"", 0, 0, 0,
@@ -103,6 +113,7 @@ struct kcv_pipeline {
 	kcv_option_store *store;
 	int threads;
 	int workers;
+	int precision;              /* kcv_precision in effect */
 	json_t *model_spec;         /* model without "decoder" */
 	const json_t *decoder_spec; /* model.decoder, borrowed from doc */
 	kcv_run_config run;
@@ -338,6 +349,15 @@ kcv_pipeline *kcv_pipeline_load(const char *file, const char *const *sets, size_
 		p->threads = t > 0 ? (int)t : kcv_cpu_count();
 	}
 	p->workers = p->data.workers > 0 ? (int)p->data.workers : p->threads;
+	p->precision = p->top.precision;
+	if (p->precision != KCV_PRECISION_FLOAT32) {
+		kcv_error why = {0};
+		if (kcv_precision_check((kcv_precision)p->precision, &why) != KCV_OK) {
+			kcv_log("pipeline", KCV_LOG_WARNING, "%s: precision \"%s\": %s; running in float32",
+			        file, precision_choices[p->precision], why.text);
+			p->precision = KCV_PRECISION_FLOAT32;
+		}
+	}
 	return p;
 fail:
 	kcv_pipeline_free(p);
@@ -348,6 +368,7 @@ const char *kcv_pipeline_file(const kcv_pipeline *p) { return p->file; }
 const char *kcv_pipeline_name(const kcv_pipeline *p) { return p->top.name; }
 uint64_t kcv_pipeline_seed(const kcv_pipeline *p) { return (uint64_t)p->top.seed; }
 int kcv_pipeline_threads(const kcv_pipeline *p) { return p->threads; }
+int kcv_pipeline_precision(const kcv_pipeline *p) { return p->precision; }
 int kcv_pipeline_batch_size(const kcv_pipeline *p) { return (int)p->data.batch_size; }
 int kcv_pipeline_workers(const kcv_pipeline *p) { return p->workers; }
 int kcv_pipeline_skip_bad(const kcv_pipeline *p) { return p->data.on_bad_sample == 1; }

@@ -84,6 +84,7 @@ int cmd_bench(int argc, char **argv)
 		       json_number_value(json_object_get(res, "inference_gflops")),
 		       json_number_value(json_object_get(res, "forward_gflop_per_image")));
 		printf("peak RSS:    %8.0f MB\n", json_number_value(json_object_get(res, "peak_rss_mb")));
+		printf("precision:   %s\n", json_string_value(json_object_get(res, "precision")));
 	}
 	json_decref(res);
 	kcv_pipeline_free(p);

@@ -440,6 +440,8 @@ static void conv_forward(const kcv_op_call *c)
 {
 	conv_geom g;
 	geom_of(&g, c);
+	if (c->bf16 && kcv_conv_bf16_forward(c->bf16, c->node, &g, c))
+		return;
 	if (kcv_conv_fast_ok(&g)) {
 		kcv_conv_fast_forward(&g, c);
 		return;
@@ -500,6 +502,8 @@ static void conv_backward(const kcv_op_grad_call *c)
 	const kcv_op_call *f = &c->fwd;
 	conv_geom g;
 	geom_of(&g, f);
+	if (f->bf16 && kcv_conv_bf16_backward(f->bf16, f->node, &g, c))
+		return;
 	if (kcv_conv_fast_ok(&g)) {
 		kcv_conv_fast_backward(&g, c);
 		return;

@@ -90,6 +90,15 @@ typedef struct kcv_op_axis_params {
 	int trans_a, trans_b;   /* matmul */
 } kcv_op_axis_params;
 
+/* The bfloat16 backend of a graph in KCV_PRECISION_BF16 (conv2d_bf16.c).
+ * kcv_bf16_new returns NULL with the reason (no oneDNN in this build, no
+ * bfloat16 units in the CPU) in `why`. */
+typedef struct kcv_bf16 kcv_bf16;
+kcv_bf16 *kcv_bf16_new(int threads, char *why, size_t why_size);
+void kcv_bf16_free(kcv_bf16 *b);
+/* "AMX" or "avx512_bf16": the units oneDNN runs on ("none" without oneDNN). */
+const char *kcv_bf16_units(void);
+
 /* One forward execution. */
 typedef struct kcv_op_call {
 	int n_in;
@@ -101,6 +110,8 @@ typedef struct kcv_op_call {
 	void *scratch;       /* scratch(..., 0) bytes, 64-byte aligned */
 	kcv_pool *pool;
 	int training;        /* the graph runs in training mode (kcv_graph_set_training) */
+	kcv_bf16 *bf16;      /* the graph runs in KCV_PRECISION_BF16: its backend; else NULL */
+	size_t node;         /* the node's index (the backend's per-node state) */
 } kcv_op_call;
 
 /* One backward execution: d_out is the gradient of the output; for each

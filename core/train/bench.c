@@ -125,6 +125,9 @@ kcv_status kcv_bench(const kcv_pipeline *p, const kcv_bench_params *bp, json_t *
 	                kcv_pipeline_context(p).image_height, kcv_pipeline_context(p).image_width,
 	                "forward_gflop_per_image", flops / batch / 1e9, "train_gflop_per_image",
 	                train_flops / batch / 1e9);
+	json_object_set_new(res, "precision",
+	                    json_string(kcv_pipeline_precision(p) == KCV_PRECISION_BF16 ? "bf16"
+	                                                                                 : "float32"));
 	if (!isfinite(train_ips)) {
 		json_object_set_new(res, "train_images_per_s", json_null());
 		json_object_set_new(res, "train_gflop_per_image", json_null());

@@ -126,6 +126,8 @@ kcv_model *kcv_model_new(const kcv_pipeline *p, int batch, int with_loss, int tr
 	if (kcv_graph_compile(m->g, err) != KCV_OK)
 		goto fail;
 	kcv_graph_set_training(m->g, train);
+	if (kcv_graph_set_precision(m->g, (kcv_precision)kcv_pipeline_precision(p), err) != KCV_OK)
+		goto fail;
 	size_t a = (size_t)m->out.num_anchors, c = (size_t)m->out.num_classes;
 	m->enc_boxes = malloc((size_t)batch * a * 4 * sizeof(float));
 	m->enc_classes = malloc((size_t)batch * a * sizeof(int32_t));

@@ -18,7 +18,8 @@ typedef enum kcv_status {
 	KCV_ERR_NOMEM = -3,    /* allocation failed */
 	KCV_ERR_PLUGIN = -4,   /* a plugin could not be loaded or is unknown */
 	KCV_ERR_INTERNAL = -5, /* a bug in kcv */
-	KCV_ERR_CANCELLED = -6 /* stopped by the user (SIGINT) */
+	KCV_ERR_CANCELLED = -6, /* stopped by the user (SIGINT) */
+	KCV_ERR_UNSUPPORTED = -7 /* this build or this CPU lacks the feature */
 } kcv_status;
 
 typedef struct kcv_error {

@@ -55,6 +55,22 @@ KCV_API int kcv_graph_threads(const kcv_graph *g);
 KCV_API void kcv_graph_set_training(kcv_graph *g, int on);
 KCV_API int kcv_graph_training(const kcv_graph *g);
 
+/* Precision of the convolutions (float32 in a new graph). In
+ * KCV_PRECISION_BF16 each conv2d rounds its input and weights to bfloat16
+ * and runs on the CPU's bfloat16 units through oneDNN, accumulating and
+ * writing float32 (backward too); parameters, optimiser and every other op
+ * stay float32. Results then differ from float32 by bfloat16's rounding
+ * (about 3 significant digits per product). KCV_ERR_UNSUPPORTED, with the
+ * reason, where this build has no oneDNN or the CPU no bfloat16 units
+ * (avx512_bf16 or AMX); the graph stays float32 then. */
+typedef enum kcv_precision { KCV_PRECISION_FLOAT32 = 0, KCV_PRECISION_BF16 = 1 } kcv_precision;
+KCV_API kcv_status kcv_graph_set_precision(kcv_graph *g, kcv_precision precision,
+                                           kcv_error *err);
+KCV_API kcv_precision kcv_graph_precision(const kcv_graph *g);
+/* KCV_OK where kcv_graph_set_precision(precision) would work; else the
+ * reason (as it would report it). */
+KCV_API kcv_status kcv_precision_check(kcv_precision precision, kcv_error *err);
+
 /* ---- leaves -------------------------------------------------------------- */
 
 #define KCV_PARAM_TRAINABLE 1u /* gets a gradient */

@@ -30,6 +30,10 @@ KCV_API const char *kcv_pipeline_name(const kcv_pipeline *p);
 KCV_API uint64_t kcv_pipeline_seed(const kcv_pipeline *p);
 /* Resolved thread count (0 in the file means the number of cores). */
 KCV_API int kcv_pipeline_threads(const kcv_pipeline *p);
+/* The precision the model runs in (a kcv_precision): "precision" in the
+ * file, or float32 where that asked for bf16 and this build or CPU has none
+ * (kcv_pipeline_load then logs why, once, as a warning). */
+KCV_API int kcv_pipeline_precision(const kcv_pipeline *p);
 KCV_API int kcv_pipeline_batch_size(const kcv_pipeline *p);
 /* Loader settings: worker threads (resolved) and batches decoded ahead. */
 KCV_API int kcv_pipeline_workers(const kcv_pipeline *p);
