@@ -12,6 +12,7 @@
 #   THREADS (2) BATCH (8) SIZE (512) STEPS (3) WARMUP (1)
 #   PEAK_GFLOPS (430: 2 cores x 2 FMA units x 16 float32 lanes x 2 x ~3.4 GHz)
 #   TORCH_BF16 (1: also time PyTorch's bf16 autocast)
+#   KCV_BF16 (1: also time kcv's precision "bf16")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${THREADS:-2}
@@ -32,6 +33,12 @@ echo "# RetinaNet-R50-FPN, frozen backbone, ${size}x${size}, batch $batch, $thre
 ./kcv bench pipelines/voc_retinanet.json --json --steps "$steps" --warmup "$warmup" \
 	--set model.backbone.weights=none --set threads="$threads" --set data.batch_size="$batch" \
 	--set "image_size=[$size, $size]" >"$tmp/kcv.json"
+echo '{}' >"$tmp/kcv_bf16.json"
+if [ "${KCV_BF16:-1}" = 1 ]; then
+	./kcv bench pipelines/voc_retinanet.json --json --steps "$steps" --warmup "$warmup" \
+		--set model.backbone.weights=none --set threads="$threads" --set data.batch_size="$batch" \
+		--set "image_size=[$size, $size]" --set precision=bf16 >"$tmp/kcv_bf16.json"
+fi
 
 export OMP_NUM_THREADS=$threads MALLOC_MMAP_THRESHOLD_=17179869184 \
 	MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=1073741824
@@ -42,13 +49,17 @@ for r in $runs; do
 		"${r%%:*}" "${r#*:}" 20 >>"$tmp/torch.json"
 done
 
-"$py" - "$tmp/kcv.json" "$tmp/torch.json" "$peak" <<'EOF'
+"$py" - "$tmp/kcv.json" "$tmp/torch.json" "$peak" "$tmp/kcv_bf16.json" <<'EOF'
 import json, sys
 k = json.load(open(sys.argv[1]))
 torch = [json.loads(line) for line in open(sys.argv[2]) if line.strip()]
 peak = float(sys.argv[3])
+kb = json.load(open(sys.argv[4]))
 train_gf, infer_gf = k["train_gflop_per_image"], k["forward_gflop_per_image"]
 rows = [("kcv float32", k["train_images_per_s"], k["inference_images_per_s"], k["peak_rss_mb"], "")]
+if kb.get("precision") == "bf16":
+    rows.append(("kcv bf16", kb["train_images_per_s"], kb["inference_images_per_s"],
+                 kb["peak_rss_mb"], "oneDNN"))
 for prec in ("fp32", "bf16"):
     runs = [t for t in torch if t["precision"] == prec]
     if not runs:
@@ -67,7 +78,11 @@ for name, tr, inf, rss, note in rows:
     print("%-32s %9.2f %9.1f %6.0f%% %9.2f %9.1f %6.0f%% %9.0f  %s" % (
         name, tr, tr * train_gf, 100 * tr * train_gf / peak, inf, inf * infer_gf,
         100 * inf * infer_gf / peak, rss, note))
-for name, tr, inf, rss, note in rows[1:]:
-    print("kcv float32 / %s: train %.2fx, inference %.2fx, peak RSS %.2fx" % (
-        name, rows[0][1] / tr, rows[0][2] / inf, rows[0][3] / rss))
+byname = {r[0]: r for r in rows}
+for r in rows:
+    if not r[0].startswith("PyTorch"):
+        continue
+    mine = byname["kcv bf16"] if "bf16" in r[0] and "kcv bf16" in byname else rows[0]
+    print("%s / %s: train %.2fx, inference %.2fx, peak RSS %.2fx" % (
+        mine[0], r[0], mine[1] / r[1], mine[2] / r[2], mine[3] / r[3]))
 EOF

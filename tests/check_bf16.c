@@ -4,8 +4,9 @@
  * residual, ReLU, stride, dilation and "same" padding. The tolerance is that
  * of float32 accumulation (2e-5 of the sum of the terms' magnitudes), far
  * below bfloat16's rounding, so a float32 run fails it (checked too). Also:
- * against float32 the outputs stay within bfloat16's error, and switching
- * back to float32 gives float32's results bit for bit.
+ * against float32 the outputs stay within bfloat16's error; convolutions too
+ * small for bfloat16 to pay, and a graph switched back to float32, give
+ * float32's results bit for bit.
  *
  * Skipped (exit 77) where this build has no oneDNN or the CPU no bfloat16
  * units: kcv_precision_check says why. */
@@ -23,14 +24,20 @@ typedef struct bcase {
 	int n, h, w, cin, cout, k, stride, dilation, pad, same, bias, relu, res;
 } bcase;
 
+/* each one on the bfloat16 path (conv2d_bf16.c's worth_it) */
 static const bcase cases[] = {
-	{"3x3 s1 bias relu", 2, 10, 9, 32, 48, 3, 1, 1, 1, 0, 1, 1, 0},
-	{"3x3 s1 odd channels", 2, 8, 8, 17, 33, 3, 1, 1, 1, 0, 1, 0, 0},
-	{"1x1 residual relu", 2, 7, 6, 24, 64, 1, 1, 1, 0, 0, 0, 1, 1},
-	{"3x3 s2 same", 2, 11, 10, 16, 32, 3, 2, 1, 0, 1, 1, 0, 0},
-	{"7x7 s2 stem", 2, 20, 20, 3, 16, 7, 2, 1, 3, 0, 0, 1, 0},
-	{"3x3 dilation 2", 1, 12, 12, 16, 16, 3, 1, 2, 2, 0, 1, 0, 0},
-	{"1x1 s2 downsample", 2, 9, 9, 32, 64, 1, 2, 1, 0, 0, 0, 0, 0},
+	{"3x3 s1 bias relu", 2, 10, 9, 32, 64, 3, 1, 1, 1, 0, 1, 1, 0},
+	{"3x3 s1 odd channels", 2, 8, 8, 17, 65, 3, 1, 1, 1, 0, 1, 0, 0},
+	{"1x1 residual relu", 2, 7, 6, 128, 128, 1, 1, 1, 0, 0, 0, 1, 1},
+	{"3x3 s2 same", 2, 11, 10, 16, 64, 3, 2, 1, 0, 1, 1, 0, 0},
+	{"7x7 s2 stem", 2, 20, 20, 3, 64, 7, 2, 1, 3, 0, 0, 1, 0},
+	{"3x3 dilation 2", 1, 12, 12, 16, 64, 3, 1, 2, 2, 0, 1, 0, 0},
+};
+/* each one on the float32 path: too few products or channels, or a strided 1x1 */
+static const bcase small[] = {
+	{"3x3 16 channels", 2, 8, 8, 16, 16, 3, 1, 1, 1, 0, 1, 1, 0},
+	{"1x1 64 channels", 2, 8, 8, 64, 256, 1, 1, 1, 0, 0, 1, 0, 0},
+	{"1x1 s2 downsample", 2, 9, 9, 256, 256, 1, 2, 1, 0, 0, 0, 0, 0},
 };
 #define N_CASES ((int)(sizeof(cases) / sizeof(cases[0])))
 
@@ -257,6 +264,24 @@ START_TEST(test_close_to_float32)
 }
 END_TEST
 
+/* Small convolutions keep float32: bit for bit a float32 graph's results. */
+START_TEST(test_small_stay_float32)
+{
+	const bcase *c = &small[_i];
+	run h, f;
+	build(&h, c, KCV_PRECISION_BF16);
+	build(&f, c, KCV_PRECISION_FLOAT32);
+	ck_assert_mem_eq(kcv_graph_data(h.g, h.y), kcv_graph_data(f.g, f.y),
+	                 count(&h, h.y) * sizeof(float));
+	ck_assert_mem_eq(kcv_graph_grad(h.g, h.x), kcv_graph_grad(f.g, f.x),
+	                 count(&h, h.x) * sizeof(float));
+	ck_assert_mem_eq(kcv_graph_grad(h.g, h.w), kcv_graph_grad(f.g, f.w),
+	                 count(&h, h.w) * sizeof(float));
+	kcv_graph_free(h.g);
+	kcv_graph_free(f.g);
+}
+END_TEST
+
 START_TEST(test_back_to_float32)
 {
 	const bcase *c = &cases[0];
@@ -295,6 +320,7 @@ static Suite *bf16_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_against_rounded_reference, 0, N_CASES);
 	tcase_add_loop_test(tc, test_close_to_float32, 0, N_CASES);
+	tcase_add_loop_test(tc, test_small_stay_float32, 0, (int)(sizeof(small) / sizeof(small[0])));
 	tcase_add_test(tc, test_back_to_float32);
 	tcase_add_test(tc, test_unknown_precision);
 	suite_add_tcase(s, tc);

@@ -9,16 +9,18 @@
  *   output (bias, residual and ReLU fused) in float32;
  * - backward: dY (ReLU-masked) is rounded to bfloat16; dX, dW and db come out
  *   in float32 and are written or added as the graph asks.
- * Only the convolutions change: every other op runs in float32 as always.
+ * Only the convolutions change, and only those where bfloat16 is faster
+ * (worth_it below): every other op runs in float32 as always.
  *
  * oneDNN picks its kernels by CPU: AMX tiles where present, avx512_bf16's
  * dot products otherwise. kcv_bf16_new refuses a CPU with neither (oneDNN
  * would emulate bfloat16, slower than float32) and a node for which oneDNN
  * offers only its reference kernel; such a node runs kcv's float32 path.
  *
- * Threads: oneDNN runs on OpenMP. Each call sets OpenMP's thread count to
- * the graph's, and kcv's pool sits idle meanwhile (the graph runs one op at
- * a time), so the two never use more threads than the graph has. */
+ * Threads: oneDNN runs on OpenMP, and so do this file's loops (rounding,
+ * copies), with the graph's thread count. kcv's pool sits idle meanwhile (the
+ * graph runs one op at a time), so the two never use more threads than the
+ * graph has. */
 #include <config.h>
 
 #include <stdio.h>
@@ -206,10 +208,32 @@ BF16_TARGET static void round_range(void *ctx, size_t lo, size_t hi)
 		round16(j, i, (__mmask16)((1u << (hi - i)) - 1));
 }
 
-void kcv_bf16_round(kcv_pool *pool, const float *x, uint16_t *out, size_t n)
+/* The backend's own loops run on OpenMP's threads too, not kcv's pool: a
+ * run of convolutions then keeps to one set of threads, where alternating
+ * would have each set's spin-wait take cores from the other's work. */
+static void round_all(const kcv_bf16 *b, const round_job *j, size_t n)
 {
-	round_job j = {.x = x, .out = out};
-	kcv_ops_parallel(pool, n, KCV_GRAIN, round_range, &j);
+	long chunks = (long)((n + KCV_GRAIN - 1) / KCV_GRAIN);
+#pragma omp parallel for num_threads(b->threads) schedule(static)
+	for (long c = 0; c < chunks; c++) {
+		size_t lo = (size_t)c * KCV_GRAIN;
+		round_range((void *)j, lo, n - lo < KCV_GRAIN ? n : lo + KCV_GRAIN);
+	}
+}
+
+/* dst = src, or dst += src with add. */
+static void copy_all(const kcv_bf16 *b, float *dst, const float *src, size_t n, int add)
+{
+	long chunks = (long)((n + KCV_GRAIN - 1) / KCV_GRAIN);
+#pragma omp parallel for num_threads(b->threads) schedule(static)
+	for (long c = 0; c < chunks; c++) {
+		size_t lo = (size_t)c * KCV_GRAIN, hi = n - lo < KCV_GRAIN ? n : lo + KCV_GRAIN;
+		if (add)
+			for (size_t i = lo; i < hi; i++)
+				dst[i] += src[i];
+		else
+			memcpy(dst + lo, src + lo, (hi - lo) * sizeof(float));
+	}
 }
 
 /* ---- oneDNN set-up ------------------------------------------------------------ */
@@ -292,10 +316,24 @@ static int reorder_make(kcv_bf16 *b, const dnnl_memory_desc_t *src, const dnnl_m
 	return good;
 }
 
+/* Where bfloat16 pays on avx512_bf16 (measured per layer on ResNet50-FPN
+ * and the quickstart's network, BENCHMARKS.md): convolutions with at least
+ * 128 products per output value and 64 output channels; 1x1 ones only at
+ * stride 1 with 128 channels or more on both sides. The others are bound by
+ * memory, where rounding the input to bfloat16 costs more than the products
+ * gain, and keep kcv's float32 kernels. A rule of shapes alone, so a run is
+ * reproducible. */
+static int worth_it(const kcv_conv_geom *g)
+{
+	if (g->kh * g->kw == 1)
+		return g->sh == 1 && g->sw == 1 && g->cin >= 128 && g->cout >= 128;
+	return g->k >= 128 && g->cout >= 64;
+}
+
 static int fwd_make(kcv_bf16 *b, bf16_node *nd, const kcv_conv_geom *g)
 {
 	conv_mds d;
-	if (g->groups != 1 || !mds_make(g, &d))
+	if (g->groups != 1 || !worth_it(g) || !mds_make(g, &d))
 		return 0;
 	dnnl_convolution_desc_t cd;
 	if (!ok(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_training,
@@ -415,12 +453,13 @@ int kcv_conv_bf16_forward(kcv_bf16 *b, size_t node, const kcv_conv_geom *g,
 		return 0;
 	conv_mds d;
 	mds_make(g, &d);
-	kcv_bf16_round(c->pool, c->in[0], x16, nx);
+	round_job xj = {.x = c->in[0], .out = x16};
+	round_all(b, &xj, nx);
 	arg wr[] = {{DNNL_ARG_FROM, &d.w32, c->in[1], NULL}, {DNNL_ARG_TO, NULL, NULL, nd->wf}};
 	if (!run(b, nd->w_fwd, wr, 2))
 		return 0;
 	if (g->res >= 0 && c->out != c->in[g->res])
-		kcv_ops_scale(c->pool, c->out, c->in[g->res], ny, 1.0f, 0);
+		copy_all(b, c->out, c->in[g->res], ny, 0);
 	arg fa[] = {{DNNL_ARG_SRC, &d.x16, x16, NULL},
 	            {DNNL_ARG_WEIGHTS, NULL, NULL, nd->wf},
 	            {DNNL_ARG_DST, &d.y32, c->out, NULL},
@@ -459,9 +498,10 @@ int kcv_conv_bf16_backward(kcv_bf16 *b, size_t node, const kcv_conv_geom *g,
 	/* dY through the ReLU's mask, in bf16; the residual's gradient is that dY */
 	round_job rj = {.x = c->d_out, .y = g->relu ? f->out : NULL, .out = dy16, .res = dres,
 	                .res_add = dres ? c->accumulate[g->res] : 0};
-	kcv_ops_parallel(f->pool, ny, KCV_GRAIN, round_range, &rj);
+	round_all(b, &rj, ny);
 	if (dw) {
-		kcv_bf16_round(f->pool, f->in[0], x16, nx);
+		round_job xj = {.x = f->in[0], .out = x16};
+		round_all(b, &xj, nx);
 		arg wa[] = {{DNNL_ARG_SRC, &d.x16, x16, NULL},
 		            {DNNL_ARG_DIFF_DST, &d.y16, dy16, NULL},
 		            {DNNL_ARG_DIFF_WEIGHTS, NULL, NULL, nd->dw},
@@ -493,7 +533,7 @@ int kcv_conv_bf16_backward(kcv_bf16 *b, size_t node, const kcv_conv_geom *g,
 		KCV_ASSERT(run(b, nd->w_bwd, wr, 2));
 		KCV_ASSERT(run(b, nd->bwd_d, da, 3));
 		if (dxt != dx)
-			kcv_ops_scale(f->pool, dx, dxt, nx, 1.0f, 1);
+			copy_all(b, dx, dxt, nx, 1);
 	}
 	return 1;
 }

@@ -156,8 +156,6 @@ void kcv_conv_wino_dw(const kcv_conv_geom *g, kcv_pool *pool, const float *x, co
  * made in op-impl.h's kcv_bf16_new). The conv calls return 1 when they ran
  * the node, 0 when it takes the float32 path (a convolution oneDNN has no
  * fast kernel for); 0 leaves the outputs untouched. */
-/* out[i] = x[i] rounded to bfloat16 (nearest even), over the pool. */
-void kcv_bf16_round(kcv_pool *pool, const float *x, uint16_t *out, size_t n);
 int kcv_conv_bf16_forward(kcv_bf16 *b, size_t node, const kcv_conv_geom *g,
                           const kcv_op_call *c);
 int kcv_conv_bf16_backward(kcv_bf16 *b, size_t node, const kcv_conv_geom *g,
