@@ -23,6 +23,8 @@ struct kcv_pool {
 	_Atomic int quit;
 	_Atomic int sleepers;        /* workers waiting on start_cv */
 	_Atomic int waiting;         /* the caller waits on done_cv */
+	kcv_pool_runner runner;      /* kcv_pool_set_runner, or NULL */
+	void *runner_ctx;
 	/* the current job */
 	kcv_pool_fn fn;
 	void *ctx;
@@ -157,6 +159,10 @@ void kcv_pool_run(kcv_pool *p, size_t n, kcv_pool_fn fn, void *ctx)
 			fn(ctx, i);
 		return;
 	}
+	if (p->runner) {
+		p->runner(p->runner_ctx, n, fn, ctx);
+		return;
+	}
 	p->fn = fn;
 	p->ctx = ctx;
 	p->n = n;
@@ -178,6 +184,12 @@ void kcv_pool_run(kcv_pool *p, size_t n, kcv_pool_fn fn, void *ctx)
 		atomic_store(&p->waiting, 0);
 		pthread_mutex_unlock(&p->mu);
 	}
+}
+
+void kcv_pool_set_runner(kcv_pool *p, kcv_pool_runner run, void *rctx)
+{
+	p->runner = run;
+	p->runner_ctx = rctx;
 }
 
 void kcv_blas_set_threads(int threads)
