@@ -6,6 +6,7 @@
 # each counting (the machine is shared and noisy). Each line is one `kcv
 # bench --json`, all in one run. Run from the build tree: bench/scaling.sh
 #   SIZES ("256 512 768 1024") BATCH (8) STEPS (2) WARMUP (1) ROUNDS (3)
+#   PRECISION (float32, or bf16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 batch=${BATCH:-8}
@@ -17,11 +18,11 @@ py=/usr/bin/python3
 tmp=$(mktemp -d /tmp/kcv-scaling-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-echo "# $(date -u '+%F %H:%M') $(uname -m), $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(date -u '+%F %H:%M') $(uname -m), $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load $(cut -d' ' -f1-3 /proc/loadavg); precision ${PRECISION:-float32}"
 run() { # run SIZE THREADS
 	./kcv bench pipelines/voc_retinanet.json --json --steps "$steps" --warmup "$warmup" \
 		--set model.backbone.weights=none --set threads="$2" --set data.batch_size="$batch" \
-		--set "image_size=[$1, $1]" | "$py" -c "import json,sys; d=json.load(sys.stdin); d['size']=$1; print(json.dumps(d))" >>"$tmp/runs.json"
+		--set "image_size=[$1, $1]" --set precision="${PRECISION:-float32}" | "$py" -c "import json,sys; d=json.load(sys.stdin); d['size']=$1; print(json.dumps(d))" >>"$tmp/runs.json"
 }
 for s in ${SIZES:-256 512 768 1024}; do run "$s" 2; done
 for r in $(seq "${ROUNDS:-3}"); do

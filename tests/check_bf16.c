@@ -264,21 +264,26 @@ START_TEST(test_close_to_float32)
 }
 END_TEST
 
+/* y, dX and dW of two runs bit for bit; frees both. */
+static void assert_same_free(run *a, run *b)
+{
+	ck_assert_mem_eq(kcv_graph_data(a->g, a->y), kcv_graph_data(b->g, b->y),
+	                 count(a, a->y) * sizeof(float));
+	ck_assert_mem_eq(kcv_graph_grad(a->g, a->x), kcv_graph_grad(b->g, b->x),
+	                 count(a, a->x) * sizeof(float));
+	ck_assert_mem_eq(kcv_graph_grad(a->g, a->w), kcv_graph_grad(b->g, b->w),
+	                 count(a, a->w) * sizeof(float));
+	kcv_graph_free(a->g);
+	kcv_graph_free(b->g);
+}
+
 /* Small convolutions keep float32: bit for bit a float32 graph's results. */
 START_TEST(test_small_stay_float32)
 {
-	const bcase *c = &small[_i];
 	run h, f;
-	build(&h, c, KCV_PRECISION_BF16);
-	build(&f, c, KCV_PRECISION_FLOAT32);
-	ck_assert_mem_eq(kcv_graph_data(h.g, h.y), kcv_graph_data(f.g, f.y),
-	                 count(&h, h.y) * sizeof(float));
-	ck_assert_mem_eq(kcv_graph_grad(h.g, h.x), kcv_graph_grad(f.g, f.x),
-	                 count(&h, h.x) * sizeof(float));
-	ck_assert_mem_eq(kcv_graph_grad(h.g, h.w), kcv_graph_grad(f.g, f.w),
-	                 count(&h, h.w) * sizeof(float));
-	kcv_graph_free(h.g);
-	kcv_graph_free(f.g);
+	build(&h, &small[_i], KCV_PRECISION_BF16);
+	build(&f, &small[_i], KCV_PRECISION_FLOAT32);
+	assert_same_free(&h, &f);
 }
 END_TEST
 
@@ -293,12 +298,7 @@ START_TEST(test_back_to_float32)
 	ck_assert_int_eq(kcv_graph_precision(h.g), KCV_PRECISION_FLOAT32);
 	ck_assert_int_eq(kcv_graph_forward(h.g, &err), KCV_OK);
 	ck_assert_int_eq(kcv_graph_run_backward(h.g, &err), KCV_OK);
-	ck_assert_mem_eq(kcv_graph_data(h.g, h.y), kcv_graph_data(f.g, f.y),
-	                 count(&h, h.y) * sizeof(float));
-	ck_assert_mem_eq(kcv_graph_grad(h.g, h.w), kcv_graph_grad(f.g, f.w),
-	                 count(&h, h.w) * sizeof(float));
-	kcv_graph_free(h.g);
-	kcv_graph_free(f.g);
+	assert_same_free(&h, &f);
 }
 END_TEST
 

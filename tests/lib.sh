@@ -44,6 +44,24 @@ expect_in() {
 	fi
 }
 
+same_weights() { # same_weights A B: every tensor of two checkpoints bit-identical
+	"$PY" - "$1" "$2" <<PYEOF
+import sys
+sys.path.insert(0, "$SRC/tests")
+import numpy as np, st_io
+a, b = st_io.load(sys.argv[1]), st_io.load(sys.argv[2])
+a = a[0] if isinstance(a, tuple) else a
+b = b[0] if isinstance(b, tuple) else b
+assert sorted(a) == sorted(b), "different tensors"
+bad = [k for k in a if a[k].tobytes() != b[k].tobytes()]
+assert not bad, "differ: %s" % bad[:5]
+PYEOF
+}
+
+jget() { # jget FILE EXPR: evaluate a Python expression on the JSON object j
+	"$PY" -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"
+}
+
 finish() {
 	if [ "$failures" -ne 0 ]; then
 		echo "$failures failure(s)" >&2

@@ -7,24 +7,6 @@
 P="$SRC/tests/pipelines/train/tiny.json"
 export KCV_LOG=warning
 
-same_weights() { # same_weights A B: every tensor of two checkpoints bit-identical
-	"$PY" - "$1" "$2" <<PYEOF
-import sys
-sys.path.insert(0, "$SRC/tests")
-import numpy as np, st_io
-a, b = st_io.load(sys.argv[1]), st_io.load(sys.argv[2])
-a = a[0] if isinstance(a, tuple) else a
-b = b[0] if isinstance(b, tuple) else b
-assert sorted(a) == sorted(b), "different tensors"
-bad = [k for k in a if a[k].tobytes() != b[k].tobytes()]
-assert not bad, "differ: %s" % bad[:5]
-PYEOF
-}
-
-jget() { # jget FILE EXPR: evaluate a Python expression on the JSON object j
-	"$PY" -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"
-}
-
 # ---- a full run -------------------------------------------------------------
 expect_status 0 "kcv run trains the tiny pipeline" -- "$KCV" run "$P" --out "$TMP/a" --quiet --json
 cp "$TMP/out" "$TMP/a.json"
