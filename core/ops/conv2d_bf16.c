@@ -62,13 +62,6 @@ struct kcv_bf16 {
 
 enum { BUF_X = 0, BUF_DY = 1, BUF_DX = 2 };
 
-static const char *isa_name(dnnl_cpu_isa_t isa)
-{
-	if ((isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx)
-		return "AMX";
-	return "avx512_bf16";
-}
-
 kcv_bf16 *kcv_bf16_new(int threads, char *why, size_t why_size)
 {
 	dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
@@ -91,11 +84,6 @@ kcv_bf16 *kcv_bf16_new(int threads, char *why, size_t why_size)
 		return NULL;
 	}
 	return b;
-}
-
-const char *kcv_bf16_units(void)
-{
-	return isa_name(dnnl_get_effective_cpu_isa());
 }
 
 static void node_clear(bf16_node *nd)
@@ -561,11 +549,6 @@ kcv_bf16 *kcv_bf16_new(int threads, char *why, size_t why_size)
 	         "this kcv was built without oneDNN (on Debian: apt-get install libdnnl-dev, then "
 	         "configure again)");
 	return NULL;
-}
-
-const char *kcv_bf16_units(void)
-{
-	return "none";
 }
 
 void kcv_bf16_free(kcv_bf16 *b)

@@ -96,8 +96,6 @@ typedef struct kcv_op_axis_params {
 typedef struct kcv_bf16 kcv_bf16;
 kcv_bf16 *kcv_bf16_new(int threads, char *why, size_t why_size);
 void kcv_bf16_free(kcv_bf16 *b);
-/* "AMX" or "avx512_bf16": the units oneDNN runs on ("none" without oneDNN). */
-const char *kcv_bf16_units(void);
 /* A kcv_pool_runner on the backend's OpenMP threads (rctx: the backend). */
 void kcv_bf16_pool_run(void *rctx, size_t n, kcv_pool_fn fn, void *ctx);
 
