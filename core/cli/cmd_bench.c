@@ -16,7 +16,8 @@ static const char help[] =
 	"their file). --profile prints the time of each op.\n\n"
 	"  --json  {\"train_images_per_s\", \"inference_images_per_s\", \"gflops\" (the train\n"
 	"          step's, or inference's with --inference), \"inference_gflops\",\n"
-	"          \"peak_rss_mb\", \"forward_gflop_per_image\", \"train_gflop_per_image\", ...}\n";
+	"          \"peak_rss_mb\", \"forward_gflop_per_image\", \"train_gflop_per_image\",\n"
+	"          \"precision\" (the one it ran in), ...}\n";
 
 int cmd_bench(int argc, char **argv)
 {
