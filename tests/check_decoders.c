@@ -21,21 +21,13 @@
 
 #include <kcv/kcv.h>
 
+#include "plugin_check.h"
+
 /* ---- running a decoder (no Check macros: the driver mode uses these too) -- */
 
 static kcv_instance *dec_create(const kcv_registry *reg, const char *json, kcv_error *err)
 {
-	json_error_t je;
-	json_t *spec = json_loads(json, JSON_REJECT_DUPLICATES, &je);
-	if (!spec) {
-		KCV_ERROR(err, KCV_ERR_INVALID, "test", NULL, "spec does not parse: %s", je.text);
-		return NULL;
-	}
-	kcv_context ctx = {.registry = reg, .source = "test.json", .path = "model.decoder",
-	                   .seed = 1, .threads = 1, .image_width = 512, .image_height = 512};
-	kcv_instance *inst = kcv_instance_new(reg, KCV_KIND_DECODER, spec, &ctx, err);
-	json_decref(spec);
-	return inst;
+	return plugin_check_instance(reg, KCV_KIND_DECODER, "model.decoder", 512, json, err);
 }
 
 static kcv_status dec_run(kcv_instance *inst, const float *boxes, const float *scores, int a,
@@ -483,19 +475,7 @@ END_TEST
 
 static void expect_option_error(const char *json, const char *path, const char *text)
 {
-	kcv_error err = {0};
-	char msg[1400];
-	kcv_registry *reg = kcv_registry_new(NULL, &err);
-	ck_assert_ptr_nonnull(reg);
-	kcv_instance *inst = dec_create(reg, json, &err);
-	if (inst)
-		kcv_instance_free(inst);
-	ck_assert_msg(inst == NULL, "%s was accepted", json);
-	kcv_error_format(&err, msg, sizeof(msg));
-	ck_assert_msg(strcmp(err.path, path) == 0, "%s: path \"%s\", expected \"%s\" (%s)", json,
-	              err.path, path, msg);
-	ck_assert_msg(strstr(err.text, text) != NULL, "%s: \"%s\" lacks \"%s\"", json, msg, text);
-	kcv_registry_free(reg);
+	plugin_check_option_error(KCV_KIND_DECODER, "model.decoder", 512, json, path, text);
 }
 
 START_TEST(test_bad_options)

@@ -22,21 +22,13 @@
 
 #include <kcv/kcv.h>
 
+#include "plugin_check.h"
+
 /* ---- running a loss (no Check macros: the driver mode uses these too) ---- */
 
 static kcv_instance *loss_create(const kcv_registry *reg, const char *json, kcv_error *err)
 {
-	json_error_t je;
-	json_t *spec = json_loads(json, JSON_REJECT_DUPLICATES, &je);
-	if (!spec) {
-		KCV_ERROR(err, KCV_ERR_INVALID, "test", NULL, "spec does not parse: %s", je.text);
-		return NULL;
-	}
-	kcv_context ctx = {.registry = reg, .source = "test.json", .path = "losses.box",
-	                   .seed = 1, .threads = 1, .image_width = 64, .image_height = 64};
-	kcv_instance *inst = kcv_instance_new(reg, KCV_KIND_LOSS, spec, &ctx, err);
-	json_decref(spec);
-	return inst;
+	return plugin_check_instance(reg, KCV_KIND_LOSS, "losses.box", 64, json, err);
 }
 
 /* Build the loss for inputs [n,a,k] and run forward and backward: out [n]
@@ -482,19 +474,7 @@ END_TEST
 
 static void expect_option_error(const char *json, const char *path, const char *text)
 {
-	kcv_registry *reg = reg_new();
-	kcv_error err = {0};
-	char msg[1400];
-	kcv_instance *inst = loss_create(reg, json, &err);
-	if (inst)
-		kcv_instance_free(inst);
-	ck_assert_msg(inst == NULL, "%s was accepted", json);
-	kcv_error_format(&err, msg, sizeof(msg));
-	ck_assert_msg(strcmp(err.path, path) == 0, "%s: path \"%s\", expected \"%s\" (%s)", json,
-	              err.path, path, msg);
-	ck_assert_msg(strstr(err.text, text) != NULL, "%s: \"%s\" lacks \"%s\"", json, msg, text);
-	ck_assert_msg(strchr(msg, '\n') == NULL, "not one line: %s", msg);
-	kcv_registry_free(reg);
+	plugin_check_option_error(KCV_KIND_LOSS, "losses.box", 64, json, path, text);
 }
 
 START_TEST(test_bad_options)
