@@ -118,8 +118,7 @@ int kcv_graph_training(const kcv_graph *g)
 kcv_status kcv_graph_set_precision(kcv_graph *g, kcv_precision precision, kcv_error *err)
 {
 	if (precision == KCV_PRECISION_FLOAT32) {
-		if (g->pool)
-			kcv_pool_set_runner(g->pool, NULL, NULL);
+		kcv_pool_set_runner(g->pool, NULL, NULL);
 		kcv_bf16_free(g->bf16);
 		g->bf16 = NULL;
 		return KCV_OK;
@@ -133,8 +132,7 @@ kcv_status kcv_graph_set_precision(kcv_graph *g, kcv_precision precision, kcv_er
 	g->bf16 = kcv_bf16_new(g->threads, why, sizeof(why));
 	if (!g->bf16)
 		return KCV_ERROR(err, KCV_ERR_UNSUPPORTED, "graph", NULL, "bfloat16: %s", why);
-	if (g->pool)
-		kcv_pool_set_runner(g->pool, kcv_bf16_pool_run, g->bf16);
+	kcv_pool_set_runner(g->pool, kcv_bf16_pool_run, g->bf16);
 	return KCV_OK;
 }
 

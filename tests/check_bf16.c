@@ -3,7 +3,9 @@
  * output, dX, dW, db and the residual's gradient of conv2d with bias,
  * residual, ReLU, stride, dilation and "same" padding. The tolerance is that
  * of float32 accumulation (2e-5 of the sum of the terms' magnitudes), far
- * below bfloat16's rounding, so a float32 run fails it (checked too). Also:
+ * below bfloat16's rounding, so a float32 run fails it (checked too); the
+ * same with x, w and b used by two convolutions, so that each gradient is
+ * added to one another op wrote. Also:
  * against float32 the outputs stay within bfloat16's error; convolutions too
  * small for bfloat16 to pay, and a graph switched back to float32, give
  * float32's results bit for bit.
@@ -62,10 +64,15 @@ static double bf(float f)
 typedef struct run {
 	kcv_graph *g;
 	kcv_node x, w, b, res, r, y;
+	kcv_node r2, y2, r3; /* shared: the second convolution, the residual's own use */
 	int oh, ow;
 } run;
 
-static void build(run *rn, const bcase *c, kcv_precision prec)
+/* loss = sum(y * r), so dY = r. With `shared`, plus sum(y2 * r2) of a second
+ * convolution of the same x, w and b (without the residual), and sum(res *
+ * r3): dX, dW, db and the residual's gradient each come from two places, so
+ * the bf16 backward adds to a gradient another op wrote. */
+static void build_run(run *rn, const bcase *c, kcv_precision prec, int shared)
 {
 	kcv_error err = {0};
 	kcv_graph_params gp = {.threads = 2};
@@ -90,16 +97,27 @@ static void build(run *rn, const bcase *c, kcv_precision prec)
 	rn->y = c->res ? kcv_op_conv2d_residual(g, rn->x, rn->w, rn->b, rn->res, &p)
 	               : kcv_op_conv2d(g, rn->x, rn->w, rn->b, &p);
 	kcv_graph_mark_output(g, rn->y);
-	/* loss = sum(y * r): dY = r */
 	kcv_node loss = kcv_op_sum(g, kcv_op_mul(g, rn->y, rn->r), KCV_AXIS_ALL, 0);
+	rn->r2 = rn->y2 = rn->r3 = -1;
+	if (shared) {
+		rn->r2 = kcv_graph_input(g, "r2", ys);
+		rn->y2 = kcv_op_conv2d(g, rn->x, rn->w, rn->b, &p);
+		kcv_graph_mark_output(g, rn->y2);
+		loss = kcv_op_add(g, loss, kcv_op_sum(g, kcv_op_mul(g, rn->y2, rn->r2), KCV_AXIS_ALL, 0));
+		if (c->res) {
+			rn->r3 = kcv_graph_input(g, "r3", ys);
+			loss = kcv_op_add(g, loss,
+			                  kcv_op_sum(g, kcv_op_mul(g, rn->res, rn->r3), KCV_AXIS_ALL, 0));
+		}
+	}
 	ck_assert_int_eq(kcv_graph_backward(g, loss, &err), KCV_OK);
 	ck_assert_int_eq(kcv_graph_compile(g, &err), KCV_OK);
 	ck_assert_int_eq(kcv_graph_set_precision(g, prec, &err), KCV_OK);
 	ck_assert_int_eq(kcv_graph_precision(g), prec);
 	uint64_t s = 12345;
-	kcv_node leaves[5] = {rn->x, rn->w, rn->b, rn->res, rn->r};
-	float lo[5] = {-2, -0.3f, -0.5f, -1, -1}, hi[5] = {2, 0.3f, 0.5f, 1, 1};
-	for (int i = 0; i < 5; i++) {
+	kcv_node leaves[7] = {rn->x, rn->w, rn->b, rn->res, rn->r, rn->r2, rn->r3};
+	float lo[7] = {-2, -0.3f, -0.5f, -1, -1, -1, -1}, hi[7] = {2, 0.3f, 0.5f, 1, 1, 1, 1};
+	for (int i = 0; i < 7; i++) {
 		if (leaves[i] < 0)
 			continue;
 		kcv_shape sh = kcv_graph_shape(g, leaves[i]);
@@ -109,6 +127,11 @@ static void build(run *rn, const bcase *c, kcv_precision prec)
 	}
 	ck_assert_int_eq(kcv_graph_forward(g, &err), KCV_OK);
 	ck_assert_int_eq(kcv_graph_run_backward(g, &err), KCV_OK);
+}
+
+static void build(run *rn, const bcase *c, kcv_precision prec)
+{
+	build_run(rn, c, prec, 0);
 }
 
 /* The reference on bfloat16-rounded x, w and dY (masked by the bf16 run's
@@ -232,6 +255,47 @@ START_TEST(test_against_rounded_reference)
 }
 END_TEST
 
+/* Gradients added to ones another op wrote: the sums of both
+ * convolutions' references (and the residual's own r3). */
+START_TEST(test_accumulated_gradients)
+{
+	const bcase c = {"3x3 residual relu, x and w used twice", 2, 8, 8, 32, 64, 3, 1, 1, 1, 0, 1, 1, 1};
+	bcase c2 = c;
+	c2.res = 0;
+	run rn;
+	build_run(&rn, &c, KCV_PRECISION_BF16, 1);
+	run rn2 = rn;
+	rn2.r = rn.r2, rn2.y = rn.y2, rn2.res = -1;
+	ref o1, o2;
+	reference(&rn, &c, &o1);
+	reference(&rn2, &c2, &o2);
+	kcv_graph *g = rn.g;
+	size_t nx = count(&rn, rn.x), nw = count(&rn, rn.w), ny = count(&rn, rn.y);
+	double *want = malloc(nx * sizeof(double)), *scale = malloc(nx * sizeof(double));
+	double *wantw = malloc(nw * sizeof(double)), *scalew = malloc(nw * sizeof(double));
+	double *wantr = malloc(ny * sizeof(double));
+	double wantb[64], scaleb[64];
+	for (size_t i = 0; i < nx; i++)
+		want[i] = o1.dx[i] + o2.dx[i], scale[i] = o1.dxs[i] + o2.dxs[i];
+	for (size_t i = 0; i < nw; i++)
+		wantw[i] = o1.dw[i] + o2.dw[i], scalew[i] = o1.dws[i] + o2.dws[i];
+	for (int k = 0; k < c.cout; k++)
+		wantb[k] = o1.db[k] + o2.db[k], scaleb[k] = o1.dbs[k] + o2.dbs[k];
+	const float *r3 = kcv_graph_data(g, rn.r3);
+	for (size_t i = 0; i < ny; i++)
+		wantr[i] = o1.dres[i] + r3[i];
+	ck_assert_int_eq(misses("y2", &c, kcv_graph_data(g, rn.y2), o2.y, o2.ys, ny, 1), 0);
+	ck_assert_int_eq(misses("dx", &c, kcv_graph_grad(g, rn.x), want, scale, nx, 1), 0);
+	ck_assert_int_eq(misses("dw", &c, kcv_graph_grad(g, rn.w), wantw, scalew, nw, 1), 0);
+	ck_assert_int_eq(misses("db", &c, kcv_graph_grad(g, rn.b), wantb, scaleb, (size_t)c.cout, 1), 0);
+	ck_assert_int_eq(misses("dres", &c, kcv_graph_grad(g, rn.res), wantr, NULL, ny, 1), 0);
+	free(want), free(scale), free(wantw), free(scalew), free(wantr);
+	ref_free(&o1);
+	ref_free(&o2);
+	kcv_graph_free(g);
+}
+END_TEST
+
 /* Relative L2 distance of a and b, over b's norm. */
 static double rel_l2(const float *a, const float *b, size_t n)
 {
@@ -319,6 +383,7 @@ static Suite *bf16_suite(void)
 	TCase *tc = tcase_create("conv2d");
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_against_rounded_reference, 0, N_CASES);
+	tcase_add_test(tc, test_accumulated_gradients);
 	tcase_add_loop_test(tc, test_close_to_float32, 0, N_CASES);
 	tcase_add_loop_test(tc, test_small_stay_float32, 0, (int)(sizeof(small) / sizeof(small[0])));
 	tcase_add_test(tc, test_back_to_float32);

@@ -17,12 +17,11 @@
  * would emulate bfloat16, slower than float32) and a node for which oneDNN
  * offers only its reference kernel; such a node runs kcv's float32 path.
  *
- * Threads: oneDNN runs on OpenMP, and so do this file's loops (rounding,
- * copies) and, while the graph is in bfloat16, every other op's (the graph
- * hands its pool's jobs to kcv_bf16_pool_run): one set of threads, the
- * graph's count of them. With kcv's pool next to OpenMP's, each set's
- * spin-wait after a job took cores from the other's next one (the
- * quickstart's train step ran 30% slower). */
+ * Threads: oneDNN runs on OpenMP, and while the graph is in bfloat16 so do
+ * all of kcv's loops, this file's included: the graph hands its pool's jobs
+ * to kcv_bf16_pool_run. One set of threads, the graph's count of them. With
+ * kcv's pool next to OpenMP's, each set's spin-wait after a job took cores
+ * from the other's next one (the quickstart's train step ran 30% slower). */
 #include <config.h>
 
 #include <stdio.h>
@@ -55,8 +54,7 @@ struct kcv_bf16 {
 	size_t n_nodes;
 	void *buf[3]; /* x in bf16, dY in bf16, a float32 dX to add */
 	size_t buf_bytes[3];
-	float *db;    /* db before it is added */
-	double *dbsum;
+	float *db;    /* db before it is written or added */
 	size_t db_floats;
 };
 
@@ -112,7 +110,6 @@ void kcv_bf16_free(kcv_bf16 *b)
 	for (int i = 0; i < 3; i++)
 		free(b->buf[i]);
 	free(b->db);
-	free(b->dbsum);
 	if (b->stream)
 		dnnl_stream_destroy(b->stream);
 	if (b->engine)
@@ -198,19 +195,6 @@ BF16_TARGET static void round_range(void *ctx, size_t lo, size_t hi)
 		round16(j, i, (__mmask16)((1u << (hi - i)) - 1));
 }
 
-/* The backend's own loops run on OpenMP's threads too, not kcv's pool: a
- * run of convolutions then keeps to one set of threads, where alternating
- * would have each set's spin-wait take cores from the other's work. */
-static void round_all(const kcv_bf16 *b, const round_job *j, size_t n)
-{
-	long chunks = (long)((n + KCV_GRAIN - 1) / KCV_GRAIN);
-#pragma omp parallel for num_threads(b->threads) schedule(static)
-	for (long c = 0; c < chunks; c++) {
-		size_t lo = (size_t)c * KCV_GRAIN;
-		round_range((void *)j, lo, n - lo < KCV_GRAIN ? n : lo + KCV_GRAIN);
-	}
-}
-
 void kcv_bf16_pool_run(void *rctx, size_t n, kcv_pool_fn fn, void *ctx)
 {
 	const kcv_bf16 *b = rctx;
@@ -220,21 +204,6 @@ void kcv_bf16_pool_run(void *rctx, size_t n, kcv_pool_fn fn, void *ctx)
 		kcv_pool_chunk(n, (size_t)omp_get_num_threads(), (size_t)omp_get_thread_num(), &lo, &hi);
 		for (size_t i = lo; i < hi; i++)
 			fn(ctx, i);
-	}
-}
-
-/* dst = src, or dst += src with add. */
-static void copy_all(const kcv_bf16 *b, float *dst, const float *src, size_t n, int add)
-{
-	long chunks = (long)((n + KCV_GRAIN - 1) / KCV_GRAIN);
-#pragma omp parallel for num_threads(b->threads) schedule(static)
-	for (long c = 0; c < chunks; c++) {
-		size_t lo = (size_t)c * KCV_GRAIN, hi = n - lo < KCV_GRAIN ? n : lo + KCV_GRAIN;
-		if (add)
-			for (size_t i = lo; i < hi; i++)
-				dst[i] += src[i];
-		else
-			memcpy(dst + lo, src + lo, (hi - lo) * sizeof(float));
 	}
 }
 
@@ -456,12 +425,12 @@ int kcv_conv_bf16_forward(kcv_bf16 *b, size_t node, const kcv_conv_geom *g,
 	conv_mds d;
 	mds_make(g, &d);
 	round_job xj = {.x = c->in[0], .out = x16};
-	round_all(b, &xj, nx);
+	kcv_ops_parallel(c->pool, nx, KCV_GRAIN, round_range, &xj);
 	arg wr[] = {{DNNL_ARG_FROM, &d.w32, c->in[1], NULL}, {DNNL_ARG_TO, NULL, NULL, nd->wf}};
 	if (!run(b, nd->w_fwd, wr, 2))
 		return 0;
 	if (g->res >= 0 && c->out != c->in[g->res])
-		copy_all(b, c->out, c->in[g->res], ny, 0);
+		kcv_ops_scale(c->pool, c->out, c->in[g->res], ny, 1.0f, 0);
 	arg fa[] = {{DNNL_ARG_SRC, &d.x16, x16, NULL},
 	            {DNNL_ARG_WEIGHTS, NULL, NULL, nd->wf},
 	            {DNNL_ARG_DST, &d.y32, c->out, NULL},
@@ -483,15 +452,17 @@ int kcv_conv_bf16_backward(kcv_bf16 *b, size_t node, const kcv_conv_geom *g,
 	size_t nx = (size_t)(g->n * g->h * g->w * g->cin), ny = (size_t)(g->m * g->cout);
 	float *dx = c->d_in[0], *dw = c->d_in[1], *db = g->bias ? c->d_in[2] : NULL;
 	float *dres = g->res >= 0 ? c->d_in[g->res] : NULL;
+	/* db comes with dW from oneDNN; frozen weights with a trainable bias
+	 * (no model builds them) take the float32 path */
+	if (db && !dw)
+		return 0;
 	uint16_t *dy16 = buf_get(b, BUF_DY, ny * sizeof(uint16_t));
 	uint16_t *x16 = dw ? buf_get(b, BUF_X, nx * sizeof(uint16_t)) : NULL;
 	float *dxt = dx && c->accumulate[0] ? buf_get(b, BUF_DX, nx * sizeof(float)) : dx;
 	if (db && b->db_floats < (size_t)g->cout) {
 		free(b->db);
-		free(b->dbsum);
 		b->db = malloc((size_t)g->cout * sizeof(float));
-		b->dbsum = malloc((size_t)g->cout * sizeof(double));
-		b->db_floats = b->db && b->dbsum ? (size_t)g->cout : 0;
+		b->db_floats = b->db ? (size_t)g->cout : 0;
 	}
 	if (!dy16 || (dw && !x16) || (dx && !dxt) || (db && !b->db_floats))
 		return 0;
@@ -500,10 +471,10 @@ int kcv_conv_bf16_backward(kcv_bf16 *b, size_t node, const kcv_conv_geom *g,
 	/* dY through the ReLU's mask, in bf16; the residual's gradient is that dY */
 	round_job rj = {.x = c->d_out, .y = g->relu ? f->out : NULL, .out = dy16, .res = dres,
 	                .res_add = dres ? c->accumulate[g->res] : 0};
-	round_all(b, &rj, ny);
+	kcv_ops_parallel(f->pool, ny, KCV_GRAIN, round_range, &rj);
 	if (dw) {
 		round_job xj = {.x = f->in[0], .out = x16};
-		round_all(b, &xj, nx);
+		kcv_ops_parallel(f->pool, nx, KCV_GRAIN, round_range, &xj);
 		arg wa[] = {{DNNL_ARG_SRC, &d.x16, x16, NULL},
 		            {DNNL_ARG_DIFF_DST, &d.y16, dy16, NULL},
 		            {DNNL_ARG_DIFF_WEIGHTS, NULL, NULL, nd->dw},
@@ -511,18 +482,6 @@ int kcv_conv_bf16_backward(kcv_bf16 *b, size_t node, const kcv_conv_geom *g,
 		arg oa[] = {{DNNL_ARG_FROM, NULL, NULL, nd->dw}, {DNNL_ARG_TO, &d.w32, dw, NULL}};
 		KCV_ASSERT(run(b, nd->bwd_w, wa, db ? 4 : 3));
 		KCV_ASSERT(run(b, nd->dw_out[c->accumulate[1] ? 1 : 0], oa, 2));
-	} else if (db) {
-		/* a frozen convolution with a trainable bias: db alone */
-		double *sum = b->dbsum;
-		memset(sum, 0, (size_t)g->cout * sizeof(double));
-		for (size_t i = 0; i < ny; i++) {
-			float v = c->d_out[i];
-			if (g->relu && !(f->out[i] > 0.0f))
-				v = 0.0f;
-			sum[i % (size_t)g->cout] += v;
-		}
-		for (int64_t k = 0; k < g->cout; k++)
-			b->db[k] = (float)sum[k];
 	}
 	if (db)
 		for (int64_t k = 0; k < g->cout; k++)
@@ -535,7 +494,7 @@ int kcv_conv_bf16_backward(kcv_bf16 *b, size_t node, const kcv_conv_geom *g,
 		KCV_ASSERT(run(b, nd->w_bwd, wr, 2));
 		KCV_ASSERT(run(b, nd->bwd_d, da, 3));
 		if (dxt != dx)
-			copy_all(b, dx, dxt, nx, 1);
+			kcv_ops_scale(f->pool, dx, dxt, nx, 1.0f, 1);
 	}
 	return 1;
 }
